@@ -1,0 +1,101 @@
+"""What a handler receives: one stored message, its producer event, and an exactly-once helper.
+
+A handler may be retried (it raised, the worker crashed) or replayed. ``Delivery.once`` is how
+it avoids repeating side effects that already succeeded: each named step is recorded in the
+store's action ledger after it succeeds and skipped on every later attempt.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from .messages import (
+        Notification,
+        RawNotification,
+        SubscriptionConfirmation,
+        UnsubscribeConfirmation,
+    )
+    from .producers import ProducerEvent
+
+__all__ = ["ActionLedger", "Delivery"]
+
+T = TypeVar("T")
+
+
+class ActionLedger(Protocol):
+    """The part of an inbox store that remembers which steps of a message succeeded."""
+
+    def action_succeeded(self, message_id: str, action_key: str) -> bool: ...
+
+    def record_action(self, message_id: str, action_key: str) -> None: ...
+
+
+class _MemoryLedger:
+    """Ledger for handlers run inline (no store): remembers within one delivery only."""
+
+    def __init__(self) -> None:
+        self._done: set[tuple[str, str]] = set()
+
+    def action_succeeded(self, message_id: str, action_key: str) -> bool:
+        return (message_id, action_key) in self._done
+
+    def record_action(self, message_id: str, action_key: str) -> None:
+        self._done.add((message_id, action_key))
+
+
+@dataclass(slots=True, kw_only=True)
+class Delivery:
+    """One message handed to a handler.
+
+    ``event`` is the typed producer payload (``BudgetAlert``, ``CloudWatchAlarm``, ...,
+    ``UnknownPayload``). ``attempt`` counts from 1.
+    """
+
+    message: Notification | RawNotification | SubscriptionConfirmation | UnsubscribeConfirmation
+    event: ProducerEvent | None
+    endpoint: str
+    attempt: int = 1
+    handler_name: str = ""
+    ledger: ActionLedger = field(default_factory=_MemoryLedger, repr=False)
+
+    @property
+    def message_id(self) -> str:
+        return self.message.message_id
+
+    @property
+    def topic_arn(self) -> str:
+        return self.message.topic_arn
+
+    def _key(self, key: str) -> str:
+        return f"{self.handler_name}:{key}" if self.handler_name else key
+
+    def already_done(self, key: str) -> bool:
+        """True if the step ``key`` of this handler succeeded for this message before."""
+        return self.ledger.action_succeeded(self.message_id, self._key(key))
+
+    def once(self, key: str, step: Callable[[], T]) -> T | None:
+        """Run ``step`` unless it already succeeded for this message; record its success.
+
+        Returns the step's result, or ``None`` when it was skipped. If ``step`` raises, nothing
+        is recorded and the exception propagates (the worker retries the message later).
+        """
+        full_key = self._key(key)
+        if self.ledger.action_succeeded(self.message_id, full_key):
+            return None
+        result = step()
+        self.ledger.record_action(self.message_id, full_key)
+        return result
+
+    async def once_async(self, key: str, step: Callable[[], Awaitable[T] | T]) -> T | None:
+        """Async twin of :meth:`once`; ``step`` may return an awaitable."""
+        full_key = self._key(key)
+        if self.ledger.action_succeeded(self.message_id, full_key):
+            return None
+        result = step()
+        value: T = await result if inspect.isawaitable(result) else result
+        self.ledger.record_action(self.message_id, full_key)
+        return value

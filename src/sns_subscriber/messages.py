@@ -1,0 +1,169 @@
+"""Frozen values for the three SNS message types (and raw deliveries).
+
+Field values are kept exactly as received (strings, never re-rendered): the signature covers
+those exact strings, and re-rendering a timestamp is how other validators broke.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Literal, TypeAlias
+
+__all__ = [
+    "EMPTY_ATTRIBUTES",
+    "Message",
+    "MessageAttribute",
+    "Notification",
+    "RawNotification",
+    "SNSMessage",
+    "SubscriptionConfirmation",
+    "TopicArn",
+    "UnsubscribeConfirmation",
+    "parse_timestamp",
+]
+
+MessageType = Literal["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"]
+
+_ARN = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):sns:(?P<region>[a-z]{2,}(?:-[a-z0-9]+)+-\d+):"
+    r"(?P<account>\d{12}):(?P<name>[A-Za-z0-9_-]{1,256}(?:\.fifo)?)$"
+)
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicArn:
+    """The parts of an SNS topic ARN: ``arn:<partition>:sns:<region>:<account>:<name>``."""
+
+    partition: str
+    region: str
+    account: str
+    name: str
+
+    @classmethod
+    def parse(cls, arn: str) -> TopicArn | None:
+        """Split ``arn``; ``None`` if it is not an SNS topic ARN."""
+        match = _ARN.fullmatch(arn)
+        if match is None:
+            return None
+        return cls(match["partition"], match["region"], match["account"], match["name"])
+
+
+def parse_timestamp(value: str) -> datetime | None:
+    """Parse an SNS ISO-8601 timestamp (``2026-03-06T19:53:21.424Z``); ``None`` if invalid."""
+    if not _TIMESTAMP.fullmatch(value):
+        return None
+    try:
+        # fromisoformat in 3.11 takes "Z" and 1-6 fractional digits; trim nanoseconds.
+        head, dot, tail = value.partition(".")
+        if dot:
+            digits = "".join(c for c in tail if c.isdigit())
+            zone = tail[len(digits) :]
+            value = f"{head}.{digits[:6].ljust(3, '0')}{zone}"
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageAttribute:
+    """One entry of ``MessageAttributes``. Not signed: never base a security decision on it."""
+
+    type: str
+    value: str
+
+
+EMPTY_ATTRIBUTES: MappingProxyType[str, MessageAttribute] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """Fields common to every signed SNS message."""
+
+    message_id: str
+    topic_arn: str
+    message: str
+    timestamp: str
+    signature_version: str
+    signature: str
+    signing_cert_url: str
+    #: The exact request body, kept for storage and replay.
+    raw: bytes = field(default=b"", repr=False, compare=False)
+
+    type: MessageType = field(init=False)
+
+    @property
+    def topic(self) -> TopicArn | None:
+        """The parsed TopicArn (``None`` only for values that bypassed :func:`parse`)."""
+        return TopicArn.parse(self.topic_arn)
+
+    @property
+    def sent_at(self) -> datetime:
+        """``Timestamp`` as an aware datetime (validated by :func:`parse`)."""
+        parsed = parse_timestamp(self.timestamp)
+        if parsed is None:  # pragma: no cover - parse() guarantees a valid timestamp
+            raise ValueError(f"invalid Timestamp {self.timestamp!r}")
+        return parsed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notification(Message):
+    """A published message (``Type: Notification``)."""
+
+    subject: str | None = None
+    #: Not signed, and dangerous to show to anyone: visiting it unsubscribes the endpoint.
+    unsubscribe_url: str | None = field(default=None, repr=False)
+    message_attributes: MappingProxyType[str, MessageAttribute] = field(
+        default_factory=lambda: EMPTY_ATTRIBUTES, compare=False
+    )
+
+    type: MessageType = field(default="Notification", init=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionConfirmation(Message):
+    """SNS asks this endpoint to confirm a new subscription."""
+
+    token: str
+    subscribe_url: str
+
+    type: MessageType = field(default="SubscriptionConfirmation", init=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnsubscribeConfirmation(Message):
+    """SNS reports that this endpoint was unsubscribed. Never visit ``subscribe_url`` blindly:
+    it re-subscribes."""
+
+    token: str
+    subscribe_url: str
+
+    type: MessageType = field(default="UnsubscribeConfirmation", init=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawNotification:
+    """A raw-delivery message (``x-amz-sns-rawdelivery: true``): just the published body.
+
+    It carries no signature, so it can never be verified; only HTTP basic auth on the
+    endpoint can vouch for it. ``message_id`` and ``topic_arn`` come from unsigned headers.
+    """
+
+    message_id: str
+    topic_arn: str
+    message: str
+    raw: bytes = field(default=b"", repr=False, compare=False)
+    subject: None = None
+
+    type: Literal["Notification"] = field(default="Notification", init=False)
+
+    @property
+    def topic(self) -> TopicArn | None:
+        return TopicArn.parse(self.topic_arn)
+
+
+SNSMessage: TypeAlias = Notification | SubscriptionConfirmation | UnsubscribeConfirmation

@@ -1,0 +1,292 @@
+"""Deciding whether a parsed message really comes from SNS and is meant for us.
+
+``Verifier.verify`` runs the cheap, local checks first (signature version, topic allow-list,
+freshness, certificate URL) so that junk and foreign topics never cause a certificate fetch,
+then the certificate (cache / pinned directory / HTTPS) and the RSA signature.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Final, TypeVar
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from .cache import CertificateCache, Loaded
+from .certs import (
+    check_certificate_url,
+    expected_certificate_name,
+    load_signing_certificate,
+    region_of_certificate_url,
+)
+from .exceptions import (
+    CertificateFetchError,
+    ConfigurationError,
+    InvalidSignatureError,
+    MessageExpiredError,
+    SNSSubscriberError,
+    TopicNotAllowedError,
+    UntrustedCertificateURLError,
+)
+from .fetch import fetch_certificate_pem
+from .messages import Notification, SNSMessage
+from .signing import algorithm_for, verify_signature
+
+__all__ = ["AsyncVerifier", "InsecurePolicyWarning", "VerificationPolicy", "Verifier"]
+
+M = TypeVar("M", bound=SNSMessage)
+Clock = Callable[[], datetime]
+
+_ARN_PATTERN: Final = re.compile(r"^arn:[a-z*][a-z0-9*-]*:sns:[a-z0-9*-]+:[0-9*]+:[A-Za-z0-9_.*-]+$")
+
+
+class InsecurePolicyWarning(UserWarning):
+    """A verification setting that turns off a protection was used."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _compile_topic_pattern(pattern: str) -> re.Pattern[str]:
+    if not _ARN_PATTERN.fullmatch(pattern):
+        raise ConfigurationError(
+            "allowed topic must be an SNS topic ARN, optionally with * wildcards", value=pattern
+        )
+    # "*" matches within one ARN field only, so "arn:aws:sns:*:123456789012:alerts" cannot be
+    # stretched across the account boundary.
+    return re.compile("^" + "[^:]*".join(re.escape(part) for part in pattern.split("*")) + "$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerificationPolicy:
+    """What a message must satisfy beyond a valid SNS signature.
+
+    ``allowed_topic_arns`` is required: a valid signature only proves the message came from
+    SNS, and anyone can subscribe your URL to their own topic. Entries are exact ARNs or
+    patterns with ``*`` (one ARN field at most per ``*``). ``allow_any_topic=True`` turns
+    that off, for development only, and warns.
+    """
+
+    allowed_topic_arns: tuple[str, ...] = ()
+    allow_any_topic: bool = False
+    #: Notifications older than this are replays (SNS stops retrying after one hour).
+    max_age: timedelta = timedelta(hours=1)
+    #: Confirmations live as long as their token (two days).
+    confirmation_max_age: timedelta = timedelta(days=2)
+    #: Tolerated clock difference between SNS and this host, both directions.
+    clock_skew: timedelta = timedelta(minutes=5)
+    signature_versions: frozenset[str] = frozenset({"1", "2"})
+    _patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+    _exact: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        topics = tuple(self.allowed_topic_arns)
+        if isinstance(self.allowed_topic_arns, str):
+            raise ConfigurationError("allowed_topic_arns must be a sequence of ARNs, not one string")
+        object.__setattr__(self, "allowed_topic_arns", topics)
+        object.__setattr__(self, "signature_versions", frozenset(self.signature_versions))
+        if not topics and not self.allow_any_topic:
+            raise ConfigurationError(
+                "VerificationPolicy needs allowed_topic_arns (or allow_any_topic=True for "
+                "development): a valid signature does not prove a message is meant for you"
+            )
+        if self.allow_any_topic:
+            warnings.warn(
+                "allow_any_topic=True accepts messages from any AWS account's topic; use "
+                "allowed_topic_arns in production",
+                InsecurePolicyWarning,
+                stacklevel=3,
+            )
+        unknown = self.signature_versions - {"1", "2"}
+        if unknown or not self.signature_versions:
+            raise ConfigurationError("signature_versions must be a non-empty subset of {'1', '2'}")
+        for name in ("max_age", "confirmation_max_age", "clock_skew"):
+            if getattr(self, name) < timedelta(0):
+                raise ConfigurationError(f"{name} must not be negative")
+        exact = frozenset(t for t in topics if "*" not in t)
+        patterns = tuple(_compile_topic_pattern(t) for t in topics if "*" in t)
+        for topic in exact:
+            _compile_topic_pattern(topic)  # validates the form
+        object.__setattr__(self, "_exact", exact)
+        object.__setattr__(self, "_patterns", patterns)
+
+    def topic_allowed(self, topic_arn: str) -> bool:
+        if self.allow_any_topic or topic_arn in self._exact:
+            return True
+        return any(p.fullmatch(topic_arn) for p in self._patterns)
+
+
+class _PinnedThenFetched:
+    """Certificate bytes: the pinned directory first, then (if allowed) HTTPS."""
+
+    def __init__(
+        self,
+        cert_dir: Path | None,
+        *,
+        fetch: bool,
+        timeout: float,
+        ssl_context: ssl.SSLContext | None,
+        http_hosts: frozenset[str] = frozenset(),
+    ) -> None:
+        self.cert_dir = cert_dir
+        self.http_hosts = http_hosts
+        self.fetch = fetch
+        self.timeout = timeout
+        self.ssl_context = ssl_context
+
+    def __call__(self, url: str) -> bytes:
+        if self.cert_dir is not None:
+            basename = url.rsplit("/", 1)[-1]
+            path = self.cert_dir / basename
+            try:
+                return path.read_bytes()
+            except FileNotFoundError:
+                if not self.fetch:
+                    raise CertificateFetchError(
+                        f"certificate {basename} is not in the pinned directory {self.cert_dir} "
+                        "and fetching is disabled",
+                        value=url,
+                    ) from None
+            except OSError as exc:
+                raise CertificateFetchError(
+                    f"cannot read pinned certificate {path}: {exc}", value=url
+                ) from exc
+        if not self.fetch:
+            raise CertificateFetchError("no pinned certificate directory and fetching is disabled", value=url)
+        # LocalStack (an explicitly trusted development host) serves its certificate over http.
+        local = urlsplit(url).netloc in self.http_hosts
+        return fetch_certificate_pem(url, timeout=self.timeout, ssl_context=self.ssl_context, allow_http=local)
+
+
+class _BaseVerifier:
+    def __init__(
+        self,
+        policy: VerificationPolicy,
+        *,
+        cert_dir: str | Path | None = None,
+        clock: Clock | None = None,
+        fetch: bool = True,
+        fetch_timeout: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+        cache: CertificateCache[RSAPublicKey] | None = None,
+        trusted_url_hosts: frozenset[str] = frozenset(),
+    ) -> None:
+        self.policy = policy
+        #: host[:port] values (LocalStack) whose certificate URLs are trusted as they are.
+        self.trusted_url_hosts = frozenset(trusted_url_hosts)
+        if self.trusted_url_hosts:
+            warnings.warn(
+                f"trusting certificate URLs on {sorted(self.trusted_url_hosts)}: development only",
+                InsecurePolicyWarning,
+                stacklevel=3,
+            )
+        self.clock: Clock = clock or _utcnow
+        directory = Path(cert_dir) if cert_dir is not None else None
+        if directory is not None and not directory.is_dir():
+            raise ConfigurationError("certificate directory does not exist", value=str(directory))
+        self._source = _PinnedThenFetched(
+            directory,
+            fetch=fetch,
+            timeout=fetch_timeout,
+            ssl_context=ssl_context,
+            http_hosts=self.trusted_url_hosts,
+        )
+        self.cache: CertificateCache[RSAPublicKey] = cache or CertificateCache(self._load, clock=self.clock)
+
+    def _load(self, url: str) -> Loaded[RSAPublicKey]:
+        region = region_of_certificate_url(url)
+        if region is None and not self._trusted_url(url):  # pragma: no cover - URL policy ran first
+            raise UntrustedCertificateURLError("not an SNS certificate URL", value=url)
+        pem = self._source(url)
+        expected = expected_certificate_name(region) if region is not None else None
+        cert = load_signing_certificate(pem, expected_name=expected, now=self.clock())
+        return Loaded(cert.public_key, cert.not_after)
+
+    def _trusted_url(self, url: str) -> bool:
+        if not self.trusted_url_hosts:
+            return False
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and parts.netloc in self.trusted_url_hosts and url.endswith(".pem")
+
+    def _precheck(self, message: SNSMessage) -> None:
+        """Every check that needs no certificate; raises the first failure."""
+        policy = self.policy
+        algorithm_for(message.signature_version, message_id=message.message_id)
+        if message.signature_version not in policy.signature_versions:
+            raise InvalidSignatureError(
+                "SignatureVersion not accepted by this endpoint's policy",
+                message_id=message.message_id,
+                value=message.signature_version,
+            )
+        if not policy.topic_allowed(message.topic_arn):
+            raise TopicNotAllowedError("topic is not in this endpoint's allow-list", value=message.topic_arn)
+        now = self.clock()
+        sent = message.sent_at
+        max_age = policy.max_age if isinstance(message, Notification) else policy.confirmation_max_age
+        if sent < now - max_age - policy.clock_skew:
+            raise MessageExpiredError(
+                f"message is older than {_describe(max_age)} (a replay or a very late retry)",
+                value=message.timestamp,
+            )
+        if sent > now + policy.clock_skew:
+            raise MessageExpiredError("message Timestamp is in the future", value=message.timestamp)
+        topic = message.topic
+        if topic is None:  # pragma: no cover - parse() guarantees a valid ARN
+            raise TopicNotAllowedError("TopicArn is not an SNS topic ARN", value=message.topic_arn)
+        if not self._trusted_url(message.signing_cert_url):
+            check_certificate_url(message.signing_cert_url, topic, message_id=message.message_id)
+
+
+class Verifier(_BaseVerifier):
+    """Verify parsed SNS messages.
+
+    ``cert_dir`` pins certificates: a file named like the URL's basename is used without any
+    network access (the URL policy is still applied first). With ``fetch=False`` a missing
+    pinned certificate is an error instead of an HTTPS download. ``clock`` returns an aware
+    "now" (tests and offline checks set it).
+    """
+
+    def verify(self, message: M) -> M:
+        """Return ``message`` if it is authentic and acceptable; raise otherwise."""
+        try:
+            self._precheck(message)
+            key = self.cache.get(message.signing_cert_url)
+            verify_signature(key, message)
+        except SNSSubscriberError as exc:
+            exc.with_context(message_id=message.message_id, topic_arn=message.topic_arn)
+            raise
+        return message
+
+    def verify_all(self, messages: Iterable[M]) -> list[M]:
+        return [self.verify(m) for m in messages]
+
+
+class AsyncVerifier(_BaseVerifier):
+    """:class:`Verifier` for asyncio code: a certificate download never blocks the loop."""
+
+    async def verify(self, message: M) -> M:
+        try:
+            self._precheck(message)
+            key = await self.cache.aget(message.signing_cert_url)
+            verify_signature(key, message)
+        except SNSSubscriberError as exc:
+            exc.with_context(message_id=message.message_id, topic_arn=message.topic_arn)
+            raise
+        return message
+
+
+def _describe(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400} day(s)"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} hour(s)"
+    return f"{seconds} seconds"
