@@ -53,9 +53,9 @@ def test_foreign_topic_rejected_without_any_topic(tmp_path: Path, sns_kit: SNSTe
 
 def test_now_option_checks_validity_at_that_time() -> None:
     path = SIGNED / "notification-v2-no-subject-2026-03-06-us-west-2.json"
-    ok = run("--cert-dir", str(CERTS), "--any-topic", "--now", "2026-03-06T19:55:00Z", str(path))
+    ok = run("--cert-dir", str(CERTS), "--any-topic", "--now", "2026-03-06T20:05:00Z", str(path))
     assert ok.returncode == 0, ok.stdout
-    late = run("--cert-dir", str(CERTS), "--any-topic", "--now", "2026-03-07T19:55:00Z", str(path))
+    late = run("--cert-dir", str(CERTS), "--any-topic", "--now", "2026-03-07T20:05:00Z", str(path))
     assert late.returncode == 1
     assert "MessageExpiredError" in late.stdout
 

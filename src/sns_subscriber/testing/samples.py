@@ -40,7 +40,10 @@ def budget_alert(
     if period == "daily":
         span, lead = " per day", "Yesterday, the"
     else:
-        span, lead = f" for the current {'month' if period == 'monthly' else period.removesuffix('ly')}", "The"
+        span, lead = (
+            f" for the current {'month' if period == 'monthly' else period.removesuffix('ly')}",
+            "The",
+        )
     text = (
         f"AWS Budget Notification {day:%B %d, %Y}\n"
         f"AWS Account {account_id}\n\n"

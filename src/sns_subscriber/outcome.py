@@ -1,0 +1,100 @@
+"""The one place that turns a result or an error into an HTTP answer for SNS.
+
+SNS retries 5xx and time-outs and never retries 2xx-4xx (reference §1.5), so: 4xx for
+anything that will never succeed, 503 only for our own temporary failures, 500 for bugs.
+Bodies are small JSON objects that never carry secrets, offending values or stack traces.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from .exceptions import (
+    AuthenticationRequiredError,
+    MessageTooLargeError,
+    RejectedMessageError,
+    SNSSubscriberError,
+    TemporaryFailureError,
+    VerificationError,
+)
+
+__all__ = ["Outcome", "outcome_for_error"]
+
+logger = logging.getLogger("sns_subscriber")
+
+_JSON: Final = {"content-type": "application/json"}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What to answer: status, headers and a small JSON body.
+
+    ``result`` is a stable word for logs and metrics: ``accepted``, ``duplicate``,
+    ``confirmed``, ``pending``, ``unsubscribed``, or the error code of a rejection.
+    """
+
+    status: int
+    result: str
+    detail: str | None = None
+    headers: Mapping[str, str] = field(default_factory=lambda: dict(_JSON))
+    message_id: str | None = None
+
+    @property
+    def body(self) -> bytes:
+        payload: dict[str, str] = {"result": self.result}
+        if self.detail:
+            payload["detail"] = self.detail
+        if self.message_id:
+            payload["message_id"] = self.message_id
+        return json.dumps(payload).encode()
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @classmethod
+    def success(cls, result: str, *, message_id: str | None = None, detail: str | None = None) -> Outcome:
+        return cls(200, result, detail, message_id=message_id)
+
+
+def _status_for(exc: SNSSubscriberError) -> int:
+    if isinstance(exc, MessageTooLargeError):
+        return 413
+    if isinstance(exc, AuthenticationRequiredError):
+        return 401
+    if isinstance(exc, VerificationError):
+        return 403
+    if isinstance(exc, RejectedMessageError):
+        return 400
+    if isinstance(exc, TemporaryFailureError):
+        return 503
+    return 500
+
+
+def outcome_for_error(exc: BaseException, *, realm: str = "sns-subscriber") -> Outcome:
+    """Map any exception to the answer SNS should get, and log it once at the right level."""
+    if not isinstance(exc, SNSSubscriberError):
+        logger.exception("internal error while handling an SNS request", exc_info=exc)
+        return Outcome(500, "internal_error")
+    status = _status_for(exc)
+    extra = {
+        "sns_message_id": exc.message_id,
+        "sns_topic_arn": exc.topic_arn,
+        "sns_result": exc.code,
+    }
+    if status == 503:
+        logger.warning("temporary failure, SNS will retry: %s", exc, extra=extra)
+    elif status == 500:
+        logger.error("unexpected error: %s", exc, extra=extra)
+    else:
+        logger.info("rejected (%d %s): %s", status, exc.code, exc, extra=extra)
+    headers = dict(_JSON)
+    if status == 401:
+        headers["www-authenticate"] = f'Basic realm="{realm}", charset="UTF-8"'
+    if status == 503:
+        headers["retry-after"] = "20"
+    return Outcome(status, exc.code, exc.reason, headers, exc.message_id)

@@ -1,0 +1,256 @@
+"""The inbox contract every store implements, and the values that cross it.
+
+A receiver calls :meth:`InboxStore.submit` (or :meth:`InboxStore.add`) and answers SNS with
+200 only once that call says the row is committed. A worker then :meth:`~InboxStore.claim`\\ s
+messages under a lease, and finishes each with :meth:`~InboxStore.complete`,
+:meth:`~InboxStore.retry` or :meth:`~InboxStore.fail`. The lifecycle::
+
+    received ──claim──► processing ──complete──► done ──replay──┐
+        ▲                 │  │  └──fail──► dead ──replay────────┤
+        │                 │  └──retry──► retrying (due at next_attempt_at) ──claim──► processing
+        │                 └── lease expires (worker crashed) ──claim──► processing
+        └──────────────────────────────────────────────────────────────┘
+
+Every datetime crossing this contract is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import builtins
+import enum
+import re
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
+
+from ..exceptions import ConfigurationError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Clock",
+    "InboxRecord",
+    "InboxStatus",
+    "InboxStore",
+    "NewMessage",
+    "SubscriptionEvent",
+    "SubscriptionRecord",
+    "SubscriptionState",
+]
+
+#: The schema version this code writes; stores refuse a database that is newer.
+SCHEMA_VERSION = 1
+
+#: Returns "now"; stores take one so tests can move time (lease expiry, retry due times).
+Clock = Callable[[], datetime]
+
+
+class InboxStatus(enum.StrEnum):
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    DONE = "done"
+    RETRYING = "retrying"
+    DEAD = "dead"
+
+
+class SubscriptionState(enum.StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    UNSUBSCRIBED = "unsubscribed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewMessage:
+    """What a receiver persists for one accepted message."""
+
+    message_id: str
+    #: Path of the endpoint that accepted it, e.g. ``"/budget-subscriber"``.
+    endpoint: str
+    topic_arn: str
+    #: ``"Notification"``, ``"SubscriptionConfirmation"``, ...
+    message_type: str
+    subject: str | None
+    #: The exact request body, so the worker can parse (and anyone can re-verify) it later.
+    body: bytes
+    raw_delivery: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboxRecord:
+    """One stored message and where it is in its lifecycle."""
+
+    message_id: str
+    endpoint: str
+    topic_arn: str
+    message_type: str
+    subject: str | None
+    body: bytes
+    raw_delivery: bool
+    status: InboxStatus
+    #: How many times the message was claimed (the current claim included).
+    attempts: int
+    last_error: str | None
+    received_at: datetime
+    updated_at: datetime
+    #: When a RETRYING message becomes claimable again.
+    next_attempt_at: datetime | None
+    #: Set only while PROCESSING: who holds the message, and until when.
+    lease_owner: str | None
+    lease_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionEvent:
+    """One subscription event (confirmation requested, confirmed, unsubscribed, failed).
+
+    Events are appended, never updated: the history is the audit trail.
+    """
+
+    topic_arn: str
+    endpoint: str
+    state: SubscriptionState
+    #: MessageId of the SNS message that caused the event.
+    message_id: str
+    subscription_arn: str | None = None
+    token: str | None = None
+    subscribe_url: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionRecord(SubscriptionEvent):
+    """A stored :class:`SubscriptionEvent`."""
+
+    id: int
+    created_at: datetime
+
+
+@runtime_checkable
+class InboxStore(Protocol):
+    """The durable inbox. :class:`SQLiteStore` and :class:`PostgresStore` implement it.
+
+    Every method may raise :class:`~sns_subscriber.exceptions.StoreUnavailableError` when the
+    database cannot be reached or written (the caller answers 503, SNS retries).
+    """
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema; idempotent and safe when processes start together."""
+
+    def submit(self, item: NewMessage) -> Future[bool]:
+        """Queue an insert; the future resolves once its transaction has committed durably.
+
+        True: inserted. False: a message with this MessageId was already stored (or queued
+        earlier in the same batch). Fails with ``StoreUnavailableError`` on an outage.
+        """
+        ...
+
+    def add(self, item: NewMessage) -> bool:
+        """``submit(item).result()``."""
+        ...
+
+    def claim(
+        self, worker_id: str, *, limit: int = 10, lease_seconds: float = 60.0
+    ) -> builtins.list[InboxRecord]:
+        """Atomically lease up to ``limit`` claimable messages, oldest first.
+
+        Claimable: RECEIVED; RETRYING whose ``next_attempt_at`` is due; PROCESSING whose lease
+        expired (its worker died). Claiming sets PROCESSING, the lease and ``attempts += 1``.
+        Two concurrent claimers, in any processes, never get the same message.
+        """
+        ...
+
+    def complete(self, message_id: str, worker_id: str) -> bool:
+        """PROCESSING -> DONE, if ``worker_id`` still holds the message; else False."""
+        ...
+
+    def retry(self, message_id: str, worker_id: str, *, error: str, delay_seconds: float) -> bool:
+        """PROCESSING -> RETRYING due ``delay_seconds`` from now, if ``worker_id`` holds it."""
+        ...
+
+    def fail(self, message_id: str, worker_id: str, *, error: str) -> bool:
+        """PROCESSING -> DEAD, if ``worker_id`` still holds the message."""
+        ...
+
+    def get(self, message_id: str) -> InboxRecord | None: ...
+
+    def list(self, *, status: InboxStatus | None = None, limit: int = 100) -> builtins.list[InboxRecord]:
+        """Newest first, optionally only one status."""
+        ...
+
+    def counts(self) -> dict[InboxStatus, int]:
+        """Messages per status; every status is a key."""
+        ...
+
+    def replay(self, message_id: str) -> bool:
+        """DONE or DEAD -> RECEIVED with a fresh attempt count; False for any other status."""
+        ...
+
+    def replay_status(self, status: InboxStatus) -> int:
+        """Replay every message in ``status`` (DONE or DEAD); return how many."""
+        ...
+
+    def purge(self, *, older_than: datetime) -> int:
+        """Delete DONE and DEAD messages last updated before ``older_than``, with their actions."""
+        ...
+
+    def action_succeeded(self, message_id: str, action_key: str) -> bool: ...
+
+    def record_action(self, message_id: str, action_key: str) -> None:
+        """Remember that an action succeeded for a message; recording twice is harmless."""
+
+    def forget_actions(self, message_id: str) -> int:
+        """Forget a message's recorded actions (forced replay); return how many."""
+        ...
+
+    def record_subscription(self, event: SubscriptionEvent) -> SubscriptionRecord: ...
+
+    def list_subscriptions(self) -> builtins.list[SubscriptionRecord]:
+        """Every subscription event, newest first."""
+        ...
+
+    def get_subscription(self, subscription_id: int) -> SubscriptionRecord | None: ...
+
+    def ping(self) -> None:
+        """Raise ``StoreUnavailableError`` unless the database answers (readiness probe)."""
+
+    def close(self) -> None:
+        """Commit what was submitted, then release connections; idempotent."""
+
+
+# -- helpers shared by the store implementations ---------------------------------------
+
+#: Statuses a claim may pick; also the condition of the "pending" partial index.
+CLAIMABLE_STATUSES = (InboxStatus.RECEIVED, InboxStatus.RETRYING, InboxStatus.PROCESSING)
+#: Statuses that are final until someone replays them.
+FINISHED_STATUSES = (InboxStatus.DONE, InboxStatus.DEAD)
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Normalise an aware datetime to UTC; a naive one is a bug (its zone is a guess)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: stores need timezone-aware datetimes")
+    return value.astimezone(UTC)
+
+
+def check_identifier(name: str, what: str) -> str:
+    """Return ``name`` if it is a plain lower-case SQL identifier, else ConfigurationError."""
+    if not _IDENTIFIER.fullmatch(name):
+        raise ConfigurationError(
+            f"{what} must match ^[a-z_][a-z0-9_]{{0,62}}$",
+            value=name,
+        )
+    return name
+
+
+def check_limit(limit: int) -> int:
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, not {limit}")
+    return limit
