@@ -22,6 +22,6 @@ def test_import_is_light() -> None:
 def test_public_api_is_sorted_and_complete() -> None:
     import sns_subscriber
 
-    assert sns_subscriber.__all__ == sorted(sns_subscriber.__all__, key=lambda n: (n.startswith("_"), n))
+    assert sns_subscriber.__all__ == sorted(sns_subscriber.__all__)
     for name in sns_subscriber.__all__:
         assert hasattr(sns_subscriber, name), name

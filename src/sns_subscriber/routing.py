@@ -81,21 +81,21 @@ class Router:
         self,
         handler: Handler,
         *,
-        type: str | tuple[str, ...] = "Notification",
+        message_type: str | tuple[str, ...] = "Notification",
         topic: str | None = None,
         subject: str | None = None,
         event: type | tuple[type, ...] | None = None,
         endpoint: str | None = None,
         name: str | None = None,
     ) -> Route:
-        types = frozenset((type,) if isinstance(type, str) else type)
+        types = frozenset((message_type,) if isinstance(message_type, str) else message_type)
         if not types or not types <= _TYPES:
             raise ConfigurationError(f"handler type must be among {sorted(_TYPES)}", value=str(sorted(types)))
         route_name = name or getattr(handler, "__qualname__", None) or type_name(handler)
         if any(r.name == route_name for r in self.routes):
             # The name keys the exactly-once ledger: two handlers sharing it would skip each other.
             raise ConfigurationError("two handlers share one name; pass name=", value=route_name)
-        events = (event,) if isinstance(event, type) else event
+        events: tuple[type, ...] | None = (event,) if isinstance(event, type) else event
         route = Route(handler, route_name, types, _glob(topic), _glob(subject), events, endpoint)
         self.routes.append(route)
         return route
@@ -103,7 +103,7 @@ class Router:
     def on(
         self,
         *,
-        type: str | tuple[str, ...] = "Notification",
+        message_type: str | tuple[str, ...] = "Notification",
         topic: str | None = None,
         subject: str | None = None,
         event: type | tuple[type, ...] | None = None,
@@ -115,7 +115,7 @@ class Router:
         def register(handler: H) -> H:
             self.add(
                 handler,
-                type=type,
+                message_type=message_type,
                 topic=topic,
                 subject=subject,
                 event=event,

@@ -163,7 +163,9 @@ class _PinnedThenFetched:
             raise CertificateFetchError("no pinned certificate directory and fetching is disabled", value=url)
         # LocalStack (an explicitly trusted development host) serves its certificate over http.
         local = urlsplit(url).netloc in self.http_hosts
-        return fetch_certificate_pem(url, timeout=self.timeout, ssl_context=self.ssl_context, allow_http=local)
+        return fetch_certificate_pem(
+            url, timeout=self.timeout, ssl_context=self.ssl_context, allow_http=local
+        )
 
 
 class _BaseVerifier:
@@ -214,7 +216,11 @@ class _BaseVerifier:
         if not self.trusted_url_hosts:
             return False
         parts = urlsplit(url)
-        return parts.scheme in ("http", "https") and parts.netloc in self.trusted_url_hosts and url.endswith(".pem")
+        return (
+            parts.scheme in ("http", "https")
+            and parts.netloc in self.trusted_url_hosts
+            and url.endswith(".pem")
+        )
 
     def _precheck(self, message: SNSMessage) -> None:
         """Every check that needs no certificate; raises the first failure."""

@@ -1,0 +1,163 @@
+"""Build the running parts from a :class:`~sns_subscriber.config.Config`.
+
+Framework-free on purpose: ``serve``, ``worker`` and the CLI's inbox commands all assemble
+the same store, verifiers, subscribers, router and worker from the same file.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from .config import Config, EndpointConfig
+from .confirmation import Confirmer, make_confirmer
+from .delivery import Delivery
+from .exceptions import ConfigurationError
+from .routing import Router
+from .subscriber import AsyncSubscriber, BasicAuth, Subscriber
+from .verification import AsyncVerifier, InsecurePolicyWarning, VerificationPolicy, Verifier
+from .worker import RetryPolicy, Worker
+
+if TYPE_CHECKING:
+    from .stores import InboxStore
+
+__all__ = ["Runtime", "build_runtime", "open_configured_store"]
+
+logger = logging.getLogger("sns_subscriber")
+
+
+def open_configured_store(config: Config) -> InboxStore:
+    from .stores import open_store  # noqa: PLC0415 - stores import drivers lazily anyway
+
+    options: dict[str, Any] = {}
+    if config.store_url.startswith("sqlite:"):
+        options["synchronous"] = config.get("store.synchronous").upper()
+    return open_store(config.store_url, **options)
+
+
+def _policy(config: Config, endpoint: EndpointConfig) -> VerificationPolicy:
+    return VerificationPolicy(
+        allowed_topic_arns=endpoint.topics,
+        max_age=timedelta(seconds=config.get("verification.max_age_seconds")),
+        clock_skew=timedelta(seconds=config.get("verification.clock_skew_seconds")),
+        signature_versions=frozenset(config.get("verification.signature_versions")),
+    )
+
+
+def _basic_auth(config: Config, endpoint: EndpointConfig) -> BasicAuth | None:
+    if endpoint.basic_auth_username is None:
+        return None
+    password = config.secret(endpoint.basic_auth_password_env)
+    if not password:
+        raise ConfigurationError(
+            f"{config.source}: endpoint {endpoint.path} sets basic_auth_username but the variable "
+            f"named by basic_auth_password_env ({endpoint.basic_auth_password_env}) is empty or unset",
+            value=endpoint.path,
+        )
+    return BasicAuth(endpoint.basic_auth_username, password)
+
+
+def log_action(delivery: Delivery) -> None:
+    """The ``log`` action: one line per message with its producer model."""
+    logger.info(
+        "message %s from %s: %s", delivery.message_id, delivery.topic_arn, type(delivery.event).__name__
+    )
+
+
+@dataclass
+class Runtime:
+    config: Config
+    store: InboxStore
+    router: Router
+    subscribers: dict[str, Subscriber] = field(default_factory=dict)
+    async_subscribers: dict[str, AsyncSubscriber] = field(default_factory=dict)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def worker(self, **options: Any) -> Worker:
+        config = self.config
+        return Worker(
+            self.store,
+            self.router,
+            batch_size=config.get("worker.batch_size"),
+            lease_seconds=config.get("worker.lease_seconds"),
+            poll_interval=config.get("worker.poll_interval_seconds"),
+            retry=RetryPolicy(
+                max_attempts=config.get("worker.max_attempts"),
+                base_delay=config.get("worker.base_delay_seconds"),
+                max_delay=config.get("worker.max_delay_seconds"),
+            ),
+            producers={e.path: e.producer for e in config.endpoints if e.producer},
+            **options,
+        )
+
+    def close(self) -> None:
+        for close in reversed(self.closers):
+            try:
+                close()
+            except Exception:  # closing must go on for the others
+                logger.exception("error while closing")
+        self.store.close()
+
+
+def _trusted_hosts(config: Config) -> frozenset[str]:
+    if not config.get("localstack.enabled"):
+        return frozenset()
+    warnings.warn(
+        "localstack.enabled trusts LocalStack's certificate and SubscribeURL host; never use it in production",
+        InsecurePolicyWarning,
+        stacklevel=2,
+    )
+    return frozenset({config.get("localstack.host")})
+
+
+def build_actions(config: Config, router: Router, closers: list[Callable[[], None]]) -> None:
+    """Register each endpoint's configured actions as handlers on ``router``."""
+    from .actions.factory import make_action  # noqa: PLC0415 - actions pull in jinja2 etc.
+
+    cache: dict[str, Any] = {}
+    for endpoint in config.endpoints:
+        for action in endpoint.actions:
+            handler = log_action if action == "log" else make_action(action, config, cache, closers)
+            router.add(handler, endpoint=endpoint.path, name=f"{endpoint.path}:{action}")
+
+
+def build_runtime(config: Config, *, store: InboxStore | None = None, with_actions: bool = True) -> Runtime:
+    """Open the store and build one subscriber pair (sync + async) per endpoint."""
+    if not config.endpoints:
+        raise ConfigurationError(f"{config.source}: no [[endpoints]] configured", value="endpoints")
+    trusted = _trusted_hosts(config)
+    runtime = Runtime(config, store or open_configured_store(config), Router())
+    if with_actions:
+        build_actions(config, runtime.router, runtime.closers)
+    cert_dir = config.path("verification.cert_dir")
+    for endpoint in config.endpoints:
+        policy = _policy(config, endpoint)
+        common: dict[str, Any] = {
+            "cert_dir": cert_dir,
+            "fetch": config.get("verification.fetch"),
+            "fetch_timeout": config.get("verification.fetch_timeout_seconds"),
+        }
+        confirmer: Confirmer = make_confirmer(endpoint.confirm, trusted_hosts=trusted)
+        options: dict[str, Any] = {
+            "endpoint": endpoint.path,
+            "confirmer": confirmer,
+            "basic_auth": _basic_auth(config, endpoint),
+            "allow_raw_delivery": endpoint.allow_raw_delivery,
+            "max_body_bytes": config.get("verification.max_body_bytes"),
+        }
+        if trusted:
+            common["trusted_url_hosts"] = trusted
+        sync_verifier = Verifier(policy, **common)
+        async_verifier = AsyncVerifier(policy, **common)
+        worker_options = {"worker": runtime.worker()} if endpoint.inline else {}
+        runtime.subscribers[endpoint.path] = Subscriber(
+            sync_verifier, runtime.store, **options, **worker_options
+        )
+        runtime.async_subscribers[endpoint.path] = AsyncSubscriber(
+            async_verifier, runtime.store, **options, **worker_options
+        )
+    return runtime

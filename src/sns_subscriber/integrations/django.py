@@ -1,0 +1,49 @@
+"""Django adapter (extra ``django``): a csrf-exempt view over :class:`Subscriber`.
+
+urlpatterns = [path("budget-subscriber", sns_view(subscriber))]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+try:
+    from django.http import HttpRequest, HttpResponse
+    from django.views.decorators.csrf import csrf_exempt
+except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environment
+    from ..exceptions import MissingExtraError
+
+    raise MissingExtraError("The Django integration", "django", "django") from exc
+
+from ..inbound import InboundRequest
+from ..outcome import Outcome
+from ..subscriber import Subscriber
+
+__all__ = ["sns_view", "to_inbound", "to_response"]
+
+
+def to_inbound(request: HttpRequest, max_bytes: int) -> InboundRequest:
+    # Read the stream ourselves (bounded) rather than request.body, which reads it all.
+    body = request.read(max_bytes + 1)
+    return InboundRequest.build(
+        request.method or "GET", request.path, request.headers.items(), body, request.META.get("REMOTE_ADDR")
+    )
+
+
+def to_response(outcome: Outcome) -> HttpResponse:
+    response = HttpResponse(outcome.body, status=outcome.status, content_type=outcome.headers["content-type"])
+    for name, value in outcome.headers.items():
+        if name != "content-type":
+            response[name] = value
+    return response
+
+
+def sns_view(subscriber: Subscriber) -> Callable[[HttpRequest], HttpResponse]:
+    """A view function; SNS cannot send a CSRF token, so the view is csrf-exempt (the SNS
+    signature and the topic allow-list are what protect it)."""
+
+    @csrf_exempt
+    def view(request: HttpRequest) -> HttpResponse:
+        return to_response(subscriber.handle(to_inbound(request, subscriber.max_body_bytes)))
+
+    return view

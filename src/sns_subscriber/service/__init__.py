@@ -1,0 +1,1 @@
+"""The ready-to-run service (extra ``service``): Starlette on uvicorn, plus workers."""

@@ -1,0 +1,63 @@
+"""Prometheus metrics of one serving process (its own registry, not the global one)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ..outcome import Outcome
+
+__all__ = ["Metrics"]
+
+
+class _InboxCollector(Collector):
+    """Inbox depth by status, read from the store at scrape time."""
+
+    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("sns_inbox_messages", "Messages in the inbox by status", labels=["status"])
+        try:
+            counts = self.counts()
+        except Exception:  # an unreachable store shows as no samples, /readyz says why
+            counts = {}
+        for status, count in sorted(counts.items()):
+            family.add_metric([str(status)], count)
+        yield family
+
+
+class Metrics:
+    def __init__(self, inbox_counts: Callable[[], dict[str, int]] | None = None) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "sns_requests",
+            "SNS requests by endpoint and result",
+            ["endpoint", "result", "status"],
+            registry=self.registry,
+        )
+        self.handle_seconds = Histogram(
+            "sns_handle_seconds",
+            "Time from request body to answer (parse, verify, store)",
+            ["endpoint"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.worker_results = Counter(
+            "sns_worker_results",
+            "Processed messages by outcome (done, retrying, dead)",
+            ["result"],
+            registry=self.registry,
+        )
+        if inbox_counts is not None:
+            self.registry.register(_InboxCollector(inbox_counts))
+
+    def observe(self, endpoint: str, outcome: Outcome, seconds: float) -> None:
+        self.requests.labels(endpoint, outcome.result, str(outcome.status)).inc()
+        self.handle_seconds.labels(endpoint).observe(seconds)
+
+    def worker_result(self, _message_id: str, result: str) -> None:
+        self.worker_results.labels(result).inc()

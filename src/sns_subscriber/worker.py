@@ -1,0 +1,209 @@
+"""The worker: claim stored messages, run their handlers, finish, retry or give up.
+
+Each handler's success is recorded in the store's action ledger (``handler:<name>``) so a
+retry, a crash-recovered lease or a replay never runs a handler that already succeeded;
+inside a handler, :meth:`Delivery.once` does the same for finer steps (one e-mail per
+recipient). Failures are retried with exponential backoff and jitter until ``max_attempts``,
+then the message is dead (kept, replayable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .delivery import Delivery
+from .exceptions import StoreUnavailableError
+from .messages import RawNotification
+from .parsing import parse
+from .producers import detect
+from .routing import Router
+
+if TYPE_CHECKING:
+    from .stores import InboxRecord, InboxStore
+
+__all__ = ["RetryPolicy", "Worker"]
+
+logger = logging.getLogger("sns_subscriber.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base_delay: float = 5.0
+    max_delay: float = 3600.0
+    jitter: float = 0.25  # +-25 %
+
+    def delay(self, attempt: int) -> float:
+        """Seconds before attempt ``attempt + 1`` (attempt counts from 1)."""
+        raw = min(self.max_delay, self.base_delay * (2 ** max(0, attempt - 1)))
+        return max(0.0, raw * (1 + random.uniform(-self.jitter, self.jitter)))
+
+
+class Worker:
+    """Processes the inbox. ``producers`` maps an endpoint path to a forced producer name."""
+
+    def __init__(
+        self,
+        store: InboxStore,
+        router: Router,
+        *,
+        worker_id: str | None = None,
+        batch_size: int = 10,
+        lease_seconds: float = 300.0,
+        retry: RetryPolicy | None = None,
+        poll_interval: float = 0.5,
+        producers: Mapping[str, str] | None = None,
+        on_result: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.router = router
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.batch_size = batch_size
+        self.lease_seconds = lease_seconds
+        self.retry = retry or RetryPolicy()
+        self.poll_interval = poll_interval
+        self.producers = dict(producers or {})
+        #: Called with (message_id, "done" | "retrying" | "dead") for metrics.
+        self.on_result = on_result
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.stopping = threading.Event()
+
+    # -- running -----------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Claim one batch and process it; return how many messages were handled."""
+        records = self.store.claim(self.worker_id, limit=self.batch_size, lease_seconds=self.lease_seconds)
+        for record in records:
+            self.process(record)
+        return len(records)
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Process until ``stop`` (or :attr:`stopping`) is set; the current message finishes."""
+        stop = stop or self.stopping
+        logger.info("worker %s started", self.worker_id)
+        while not stop.is_set():
+            try:
+                handled = self.run_once()
+            except StoreUnavailableError as exc:
+                logger.warning("store unavailable, worker waits: %s", exc)
+                handled = 0
+                stop.wait(min(5.0, self.poll_interval * 4))
+            if handled == 0:
+                stop.wait(self.poll_interval)
+        logger.info("worker %s stopped", self.worker_id)
+        self.close()
+
+    def drain(self, *, max_rounds: int = 1000) -> int:
+        """Process until nothing is claimable now (tests, CLI); return the count."""
+        total = 0
+        for _ in range(max_rounds):
+            handled = self.run_once()
+            if handled == 0:
+                break
+            total += handled
+        return total
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+
+    # -- one message -------------------------------------------------------------------
+
+    def process(self, record: InboxRecord) -> str:
+        """Run the handlers of one claimed message; return its new status."""
+        try:
+            self._run_handlers(record)
+        except Exception as exc:  # a handler's failure is data: retry or dead, never a crash
+            return self._failed(record, exc)
+        if not self.store.complete(record.message_id, self.worker_id):
+            logger.warning("lease of %s was lost before completion", record.message_id)
+            return "lost"
+        self._report(record.message_id, "done")
+        return "done"
+
+    def _message(self, record: InboxRecord) -> Any:
+        if record.raw_delivery:
+            return RawNotification(
+                message_id=record.message_id,
+                topic_arn=record.topic_arn,
+                message=record.body.decode("utf-8", "replace"),
+                raw=record.body,
+            )
+        return parse(record.body, max_bytes=max(len(record.body), 1))
+
+    def _run_handlers(self, record: InboxRecord) -> None:
+        message = self._message(record)
+        event = (
+            detect(message, producer=self.producers.get(record.endpoint))
+            if record.message_type == "Notification"
+            else None
+        )
+        routes = self.router.match(
+            record.message_type,
+            record.topic_arn,
+            getattr(message, "subject", None),
+            event,
+            record.endpoint,
+        )
+        if not routes:
+            logger.debug("no handler for %s (%s)", record.message_id, type(event).__name__)
+        for route in routes:
+            key = f"handler:{route.name}"
+            if self.store.action_succeeded(record.message_id, key):
+                continue
+            delivery = Delivery(
+                message=message,
+                event=event,
+                endpoint=record.endpoint,
+                attempt=record.attempts,
+                handler_name=route.name,
+                ledger=self.store,
+            )
+            result = route.handler(delivery)
+            if asyncio.iscoroutine(result):
+                self._event_loop().run_until_complete(result)
+            self.store.record_action(record.message_id, key)
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        # One loop per worker thread, reused: async handlers may keep clients bound to it.
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop
+
+    def _failed(self, record: InboxRecord, exc: Exception) -> str:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        if record.attempts >= self.retry.max_attempts:
+            logger.error(
+                "message %s is dead after %d attempts: %s",
+                record.message_id,
+                record.attempts,
+                error,
+            )
+            self.store.fail(record.message_id, self.worker_id, error=error)
+            self._report(record.message_id, "dead")
+            return "dead"
+        delay = self.retry.delay(record.attempts)
+        logger.warning(
+            "message %s failed (attempt %d), retry in %.0fs: %s",
+            record.message_id,
+            record.attempts,
+            delay,
+            error,
+        )
+        self.store.retry(record.message_id, self.worker_id, error=error, delay_seconds=delay)
+        self._report(record.message_id, "retrying")
+        return "retrying"
+
+    def _report(self, message_id: str, result: str) -> None:
+        if self.on_result is not None:
+            self.on_result(message_id, result)
