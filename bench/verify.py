@@ -25,7 +25,11 @@ from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit
 def build(kit: SNSTestKit, count: int) -> list[bytes]:
     now = datetime.now(UTC)
     return [
-        kit.body(kit.notification(TEST_TOPIC_ARN, f"budget alert {i} " + "x" * 1500, subject=f"s{i}", timestamp=now))
+        kit.body(
+            kit.notification(
+                TEST_TOPIC_ARN, f"budget alert {i} " + "x" * 1500, subject=f"s{i}", timestamp=now
+            )
+        )
         for i in range(count)
     ]
 

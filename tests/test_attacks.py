@@ -435,6 +435,7 @@ def test_verify_returns_the_same_object_and_keeps_unsigned_fields_out_of_repr(
     sns_kit: SNSTestKit, verifier: Verifier
 ) -> None:
     message = parse(sns_kit.body(sns_kit.notification()))
+    assert isinstance(message, Notification)
     assert verifier.verify(message) is message
     assert "Unsubscribe" not in repr(message)
     assert dataclasses.replace(message).unsubscribe_url == message.unsubscribe_url

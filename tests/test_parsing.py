@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -140,7 +141,7 @@ def test_bad_bodies_are_malformed(body: bytes) -> None:
 
 @pytest.mark.parametrize("kind", ["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"])
 def test_each_required_field_missing_or_mistyped_is_malformed(sns_kit: SNSTestKit, kind: str) -> None:
-    builders = {
+    builders: dict[str, Callable[[], dict[str, Any]]] = {
         "Notification": sns_kit.notification,
         "SubscriptionConfirmation": sns_kit.subscription_confirmation,
         "UnsubscribeConfirmation": sns_kit.unsubscribe_confirmation,

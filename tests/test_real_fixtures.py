@@ -73,7 +73,7 @@ def test_any_changed_byte_in_a_signed_field_fails(fixture: SignedFixture) -> Non
         if value is None:
             continue
         for changed in _one_byte_changes(value):
-            forged = dataclasses.replace(message, **{name: changed})
+            forged = dataclasses.replace(message, **{name: changed})  # type: ignore[arg-type]
             with pytest.raises(InvalidSignatureError):
                 verify_signature(key, forged)
             checked += 1

@@ -116,12 +116,15 @@ def _trusted_hosts(config: Config) -> frozenset[str]:
 
 def build_actions(config: Config, router: Router, closers: list[Callable[[], None]]) -> None:
     """Register each endpoint's configured actions as handlers on ``router``."""
-    from .actions.factory import make_action  # noqa: PLC0415 - actions pull in jinja2 etc.
-
     cache: dict[str, Any] = {}
     for endpoint in config.endpoints:
         for action in endpoint.actions:
-            handler = log_action if action == "log" else make_action(action, config, cache, closers)
+            if action == "log":
+                handler: Callable[[Delivery], Any] = log_action
+            else:
+                from .actions.factory import make_action  # noqa: PLC0415 - pulls in jinja2 etc.
+
+                handler = make_action(action, config, cache, closers)
             router.add(handler, endpoint=endpoint.path, name=f"{endpoint.path}:{action}")
 
 

@@ -17,7 +17,7 @@ from typing import Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from .exceptions import InvalidCertificateError, UntrustedCertificateURLError
 from .messages import TopicArn
@@ -189,7 +189,7 @@ def load_signing_certificate(pem: bytes, *, expected_name: str | None, now: date
 def _certificate_names(cert: x509.Certificate) -> tuple[str, ...]:
     # As in TLS hostname checking (RFC 6125): the SAN DNS names when present, else the CN.
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
         pass
     else:
@@ -202,7 +202,7 @@ def _certificate_names(cert: x509.Certificate) -> tuple[str, ...]:
 
 def _check_key_usage(cert: x509.Certificate) -> None:
     try:
-        usage = cert.extensions.get_extension_for_oid(ExtensionOID.KEY_USAGE)
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage)
     except x509.ExtensionNotFound:
         return
     if not usage.value.digital_signature:

@@ -252,25 +252,33 @@ def _build(fields: dict[str, Any], raw: bytes) -> SNSMessage:
             message_id=message_id,
             value=values["Timestamp"],
         )
-    common = {
-        "message_id": message_id,
-        "topic_arn": topic_arn,
-        "message": values["Message"],
-        "timestamp": values["Timestamp"],
-        "signature_version": values["SignatureVersion"],
-        "signature": values["Signature"],
-        "signing_cert_url": values["SigningCertURL"],
-        "raw": raw,
-    }
     if kind == "Notification":
         return Notification(
-            **common,
+            message_id=message_id,
+            topic_arn=topic_arn,
+            message=values["Message"],
+            timestamp=values["Timestamp"],
+            signature_version=values["SignatureVersion"],
+            signature=values["Signature"],
+            signing_cert_url=values["SigningCertURL"],
+            raw=raw,
             subject=_optional_string(fields, "Subject", message_id),
             unsubscribe_url=_optional_string(fields, "UnsubscribeURL", message_id),
             message_attributes=_attributes(fields.get("MessageAttributes"), message_id),
         )
     cls = SubscriptionConfirmation if kind == "SubscriptionConfirmation" else UnsubscribeConfirmation
-    return cls(**common, token=values["Token"], subscribe_url=values["SubscribeURL"])
+    return cls(
+        message_id=message_id,
+        topic_arn=topic_arn,
+        message=values["Message"],
+        timestamp=values["Timestamp"],
+        signature_version=values["SignatureVersion"],
+        signature=values["Signature"],
+        signing_cert_url=values["SigningCertURL"],
+        raw=raw,
+        token=values["Token"],
+        subscribe_url=values["SubscribeURL"],
+    )
 
 
 def _cross_check(message: SNSMessage, headers: dict[str, str]) -> None:

@@ -88,9 +88,10 @@ class VerificationPolicy:
     _exact: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        topics = tuple(self.allowed_topic_arns)
-        if isinstance(self.allowed_topic_arns, str):
+        given: object = self.allowed_topic_arns
+        if isinstance(given, str):
             raise ConfigurationError("allowed_topic_arns must be a sequence of ARNs, not one string")
+        topics = tuple(self.allowed_topic_arns)
         object.__setattr__(self, "allowed_topic_arns", topics)
         object.__setattr__(self, "signature_versions", frozenset(self.signature_versions))
         if not topics and not self.allow_any_topic:

@@ -44,8 +44,9 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds before attempt ``attempt + 1`` (attempt counts from 1)."""
-        raw = min(self.max_delay, self.base_delay * (2 ** max(0, attempt - 1)))
-        return max(0.0, raw * (1 + random.uniform(-self.jitter, self.jitter)))
+        raw: float = min(self.max_delay, self.base_delay * 2.0 ** max(0, attempt - 1))
+        factor: float = 1 + random.uniform(-self.jitter, self.jitter)
+        return max(0.0, raw * factor)
 
 
 class Worker:
