@@ -171,6 +171,6 @@ def test_rejections(served: tuple[str, InboxStore, SNSTestKit], case: str, statu
 
 
 def test_subscription_confirmation_pending(served: tuple[str, InboxStore, SNSTestKit]) -> None:
-    url, store, kit = served
+    url, _, kit = served
     reply = _post(url, kit, kit.subscription_confirmation())
     assert (reply.status, b'"pending"' in reply.body) == (200, True)
