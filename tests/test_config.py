@@ -1,0 +1,122 @@
+"""Configuration: declared once, validated at start, errors name the key and the file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sns_subscriber.config import SETTINGS, load_config, reference_markdown
+from sns_subscriber.exceptions import ConfigurationError
+
+ROOT = Path(__file__).resolve().parents[1]
+ENDPOINT = '[[endpoints]]\npath = "/sns"\ntopics = ["arn:aws:sns:us-east-1:123456789012:t"]\n'
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sns-subscriber.toml"
+    path.write_text(text)
+    return path
+
+
+def test_example_configuration_loads() -> None:
+    (ROOT / "var" / "certs").mkdir(parents=True, exist_ok=True)
+    config = load_config(ROOT / "examples" / "sns-subscriber.toml", environ={})
+    assert config.get("email.backend") == "file"
+    [endpoint] = config.endpoints
+    assert (endpoint.path, endpoint.confirm, endpoint.actions) == ("/budget-subscriber", "auto", ("budget-email",))
+    assert config.tables["budget_owners"][0]["email"] == "alice@example.com"
+
+
+def test_defaults_and_relative_paths(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, ENDPOINT), environ={})
+    assert config.get("service.port") == 8080
+    assert config.get("verification.signature_versions") == ("1", "2")
+    assert config.store_url == f"sqlite:///{tmp_path / 'sns-subscriber.db'}"
+
+
+def test_environment_overrides(tmp_path: Path) -> None:
+    path = write(tmp_path, ENDPOINT)
+    config = load_config(path, environ={"SNS_SUBSCRIBER_SERVICE_PORT": "9001", "SNS_SUBSCRIBER_SERVICE_WORKER": "false"})
+    assert (config.get("service.port"), config.get("service.worker")) == (9001, False)
+    with pytest.raises(ConfigurationError, match="SNS_SUBSCRIBER_SERVICE_PORT must be an integer"):
+        load_config(path, environ={"SNS_SUBSCRIBER_SERVICE_PORT": "http"})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param('[store]\nurll = "x"\n' + ENDPOINT, "unknown key store.urll", id="unknown-key"),
+        pytest.param('[stor]\nurl = "x"\n' + ENDPOINT, r"unknown section \[stor\]", id="unknown-section"),
+        pytest.param('[service]\nport = "80"\n' + ENDPOINT, "service.port must be an integer", id="wrong-type"),
+        pytest.param("[service]\nport = 70000\n" + ENDPOINT, "service.port must be 1-65535", id="port-range"),
+        pytest.param('[store]\nurl = "mysql://x"\n' + ENDPOINT, "store.url must start with", id="bad-store-url"),
+        pytest.param('[verification]\ncert_dir = "missing"\n' + ENDPOINT, "cert_dir .* is not a readable directory", id="missing-cert-dir"),
+        pytest.param('[[endpoints]]\npath = "/sns"\n', "endpoints.topics is required", id="missing-topics"),
+        pytest.param(ENDPOINT + ENDPOINT, "declared twice", id="duplicate-path"),
+        pytest.param(ENDPOINT + 'confirm = "sometimes"\n', "endpoints.confirm must be", id="bad-confirm"),
+        pytest.param(ENDPOINT + "allow_raw_delivery = true\n", "raw delivery without basic auth", id="raw-without-auth"),
+        pytest.param('[email]\nbackend = "pigeon"\n' + ENDPOINT, "email.backend must be one of", id="bad-backend"),
+        pytest.param("[service\nport = 1", "invalid TOML", id="bad-toml"),
+        pytest.param('endpoints = "x"', "array of tables", id="endpoints-not-array"),
+    ],
+)
+def test_errors_name_the_problem_and_the_file(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigurationError, match=message) as info:
+        load_config(path, environ={})
+    if "environment" not in message:
+        assert str(path) in info.value.reason
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        load_config("/nonexistent/sns-subscriber.toml")
+
+
+def test_cert_dir_that_is_a_file(tmp_path: Path) -> None:
+    # (Permission bits cannot make a directory unreadable for root, which runs CI here.)
+    (tmp_path / "certs").write_text("not a directory")
+    with pytest.raises(ConfigurationError, match="not a readable directory"):
+        load_config(write(tmp_path, '[verification]\ncert_dir = "certs"\n' + ENDPOINT), environ={})
+
+
+def test_reference_document_is_up_to_date() -> None:
+    """docs/configuration.md is generated from SETTINGS: regenerate it with
+    `sns-subscriber config-reference --output docs/configuration.md`."""
+    assert (ROOT / "docs" / "configuration.md").read_text() == reference_markdown() + "\n"
+    for setting in SETTINGS:
+        assert f"`{setting.name}`" in reference_markdown()
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sns_subscriber", *args], capture_output=True, text=True, cwd=cwd, check=False, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        pytest.param('[store]\nurll = "x"\n' + ENDPOINT, "unknown key store.urll", id="unknown-key"),
+        pytest.param('[service]\nport = "80"\n' + ENDPOINT, "service.port must be an integer", id="wrong-type"),
+        pytest.param('[store]\nurl = "redis://x"\n' + ENDPOINT, "store.url must start with", id="bad-store-url"),
+        pytest.param('[verification]\ncert_dir = "nope"\n' + ENDPOINT, "is not a readable directory", id="cert-dir"),
+    ],
+)
+@pytest.mark.parametrize("command", [["serve"], ["worker", "--once"], ["doctor", "--offline"], ["inbox", "ls"]])
+def test_cli_config_errors_are_one_line(tmp_path: Path, text: str, fragment: str, command: list[str]) -> None:
+    path = write(tmp_path, text)
+    result = run_cli(*command, "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: configuration error: ")
+    assert fragment in lines[0]
+
+
+def test_cli_missing_config_file(tmp_path: Path) -> None:
+    result = run_cli("serve", "--config", str(tmp_path / "nope.toml"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
