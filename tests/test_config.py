@@ -26,7 +26,11 @@ def test_example_configuration_loads() -> None:
     config = load_config(ROOT / "examples" / "sns-subscriber.toml", environ={})
     assert config.get("email.backend") == "file"
     [endpoint] = config.endpoints
-    assert (endpoint.path, endpoint.confirm, endpoint.actions) == ("/budget-subscriber", "auto", ("budget-email",))
+    assert (endpoint.path, endpoint.confirm, endpoint.actions) == (
+        "/budget-subscriber",
+        "auto",
+        ("budget-email",),
+    )
     assert config.tables["budget_owners"][0]["email"] == "alice@example.com"
 
 
@@ -39,7 +43,9 @@ def test_defaults_and_relative_paths(tmp_path: Path) -> None:
 
 def test_environment_overrides(tmp_path: Path) -> None:
     path = write(tmp_path, ENDPOINT)
-    config = load_config(path, environ={"SNS_SUBSCRIBER_SERVICE_PORT": "9001", "SNS_SUBSCRIBER_SERVICE_WORKER": "false"})
+    config = load_config(
+        path, environ={"SNS_SUBSCRIBER_SERVICE_PORT": "9001", "SNS_SUBSCRIBER_SERVICE_WORKER": "false"}
+    )
     assert (config.get("service.port"), config.get("service.worker")) == (9001, False)
     with pytest.raises(ConfigurationError, match="SNS_SUBSCRIBER_SERVICE_PORT must be an integer"):
         load_config(path, environ={"SNS_SUBSCRIBER_SERVICE_PORT": "http"})
@@ -50,15 +56,27 @@ def test_environment_overrides(tmp_path: Path) -> None:
     [
         pytest.param('[store]\nurll = "x"\n' + ENDPOINT, "unknown key store.urll", id="unknown-key"),
         pytest.param('[stor]\nurl = "x"\n' + ENDPOINT, r"unknown section \[stor\]", id="unknown-section"),
-        pytest.param('[service]\nport = "80"\n' + ENDPOINT, "service.port must be an integer", id="wrong-type"),
+        pytest.param(
+            '[service]\nport = "80"\n' + ENDPOINT, "service.port must be an integer", id="wrong-type"
+        ),
         pytest.param("[service]\nport = 70000\n" + ENDPOINT, "service.port must be 1-65535", id="port-range"),
-        pytest.param('[store]\nurl = "mysql://x"\n' + ENDPOINT, "store.url must start with", id="bad-store-url"),
-        pytest.param('[verification]\ncert_dir = "missing"\n' + ENDPOINT, "cert_dir .* is not a readable directory", id="missing-cert-dir"),
+        pytest.param(
+            '[store]\nurl = "mysql://x"\n' + ENDPOINT, "store.url must start with", id="bad-store-url"
+        ),
+        pytest.param(
+            '[verification]\ncert_dir = "missing"\n' + ENDPOINT,
+            "cert_dir .* is not a readable directory",
+            id="missing-cert-dir",
+        ),
         pytest.param('[[endpoints]]\npath = "/sns"\n', "endpoints.topics is required", id="missing-topics"),
         pytest.param(ENDPOINT + ENDPOINT, "declared twice", id="duplicate-path"),
         pytest.param(ENDPOINT + 'confirm = "sometimes"\n', "endpoints.confirm must be", id="bad-confirm"),
-        pytest.param(ENDPOINT + "allow_raw_delivery = true\n", "raw delivery without basic auth", id="raw-without-auth"),
-        pytest.param('[email]\nbackend = "pigeon"\n' + ENDPOINT, "email.backend must be one of", id="bad-backend"),
+        pytest.param(
+            ENDPOINT + "allow_raw_delivery = true\n", "raw delivery without basic auth", id="raw-without-auth"
+        ),
+        pytest.param(
+            '[email]\nbackend = "pigeon"\n' + ENDPOINT, "email.backend must be one of", id="bad-backend"
+        ),
         pytest.param("[service\nport = 1", "invalid TOML", id="bad-toml"),
         pytest.param('endpoints = "x"', "array of tables", id="endpoints-not-array"),
     ],
@@ -92,19 +110,34 @@ def test_reference_document_is_up_to_date() -> None:
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sns_subscriber", *args], capture_output=True, text=True, cwd=cwd, check=False, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "sns_subscriber", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
         pytest.param('[store]\nurll = "x"\n' + ENDPOINT, "unknown key store.urll", id="unknown-key"),
-        pytest.param('[service]\nport = "80"\n' + ENDPOINT, "service.port must be an integer", id="wrong-type"),
-        pytest.param('[store]\nurl = "redis://x"\n' + ENDPOINT, "store.url must start with", id="bad-store-url"),
-        pytest.param('[verification]\ncert_dir = "nope"\n' + ENDPOINT, "is not a readable directory", id="cert-dir"),
+        pytest.param(
+            '[service]\nport = "80"\n' + ENDPOINT, "service.port must be an integer", id="wrong-type"
+        ),
+        pytest.param(
+            '[store]\nurl = "redis://x"\n' + ENDPOINT, "store.url must start with", id="bad-store-url"
+        ),
+        pytest.param(
+            '[verification]\ncert_dir = "nope"\n' + ENDPOINT, "is not a readable directory", id="cert-dir"
+        ),
     ],
 )
-@pytest.mark.parametrize("command", [["serve"], ["worker", "--once"], ["doctor", "--offline"], ["inbox", "ls"]])
+@pytest.mark.parametrize(
+    "command", [["serve"], ["worker", "--once"], ["doctor", "--offline"], ["inbox", "ls"]]
+)
 def test_cli_config_errors_are_one_line(tmp_path: Path, text: str, fragment: str, command: list[str]) -> None:
     path = write(tmp_path, text)
     result = run_cli(*command, "--config", str(path), cwd=tmp_path)
