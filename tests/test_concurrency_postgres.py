@@ -82,7 +82,7 @@ def test_two_receivers_two_workers_each_message_once(
             cwd=tmp_path,
             env=env,
             stderr=files.enter_context((tmp_path / f"receiver{p}.log").open("wb")),
-        )  # fmt: skip
+        )
         for p in ports
     ]
     worker_logs = [tmp_path / f"worker{i}.log" for i in range(2)]
@@ -92,7 +92,7 @@ def test_two_receivers_two_workers_each_message_once(
             cwd=tmp_path,
             env=env,
             stderr=files.enter_context(log.open("wb")),
-        )  # fmt: skip
+        )
         for log in worker_logs
     ]
     try:
