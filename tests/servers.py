@@ -23,7 +23,7 @@ class Reply:
 def request(url: str, *, method: str = "POST", body: bytes = b"", headers: Mapping[str, str] | None = None,
             timeout: float = 15) -> Reply:  # fmt: skip
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
     try:
         connection.request(method, parts.path or "/", body=body, headers=dict(headers or {}))
         response = connection.getresponse()

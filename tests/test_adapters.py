@@ -96,7 +96,7 @@ def service_server(_: Subscriber, async_sub: AsyncSubscriber, cert_dir: Path) ->
         data={"endpoints": [{"path": PATH, "topics": [TEST_TOPIC_ARN], "confirm": "manual"}]}
     )
     runtime = Runtime(config, async_sub.store, Router(), async_subscribers={PATH: async_sub})
-    runtime.close = lambda: None  # type: ignore[method-assign] - the test owns the store
+    runtime.close = lambda: None  # type: ignore[method-assign]  # the test owns the store
     return serve_asgi(create_app(runtime, run_worker=False))
 
 

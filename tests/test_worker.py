@@ -36,8 +36,8 @@ def accept(
 def test_handlers_routed_by_producer_model(sns_kit: SNSTestKit, store: InboxStore, tmp_path: Path) -> None:
     seen: list[tuple[str, str]] = []
     router = Router()
-    router.add(lambda d: seen.append(("budget", d.event.budget_name)), event=BudgetAlert, name="budget")  # type: ignore[union-attr]
-    router.add(lambda d: seen.append(("alarm", d.event.name)), event=CloudWatchAlarm, name="alarm")  # type: ignore[union-attr]
+    router.add(lambda d: seen.append(("budget", d.event.budget_name)), event=BudgetAlert, name="budget")
+    router.add(lambda d: seen.append(("alarm", d.event.name)), event=CloudWatchAlarm, name="alarm")
     router.add(lambda d: seen.append(("other", d.message.message)), event=UnknownPayload, name="other")
     subject, text = samples.budget_alert(budget_name="team-a-prod")
     accept(sns_kit, store, tmp_path, text, subject)
