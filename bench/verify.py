@@ -19,19 +19,19 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from sns_subscriber import parse
 from sns_subscriber.signing import decode_signature, string_to_sign
-from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit
+from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit, samples
 
 
 def build(kit: SNSTestKit, count: int) -> list[bytes]:
+    """Distinct AWS Budgets alerts (the product's main case), worded exactly like AWS's."""
     now = datetime.now(UTC)
-    return [
-        kit.body(
-            kit.notification(
-                TEST_TOPIC_ARN, f"budget alert {i} " + "x" * 1500, subject=f"s{i}", timestamp=now
-            )
+    bodies = []
+    for i in range(count):
+        subject, text = samples.budget_alert(
+            budget_name=f"team-{i}-prod", amount=f"{90 + i % 10}.{i % 100:02d}"
         )
-        for i in range(count)
-    ]
+        bodies.append(kit.body(kit.notification(TEST_TOPIC_ARN, text, subject=subject, timestamp=now)))
+    return bodies
 
 
 def floor_loop(kit: SNSTestKit, bodies: list[bytes]) -> float:

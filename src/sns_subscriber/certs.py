@@ -112,7 +112,7 @@ def expected_certificate_name(region: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _url_decision(url: str, topic: TopicArn) -> str | None:
+def _url_decision(url: str, topic_arn: str) -> str | None:
     """``None`` when ``url`` is acceptable for ``topic``, else the reason it is not."""
     match = _CERT_URL.fullmatch(url)
     if match is None:
@@ -120,7 +120,8 @@ def _url_decision(url: str, topic: TopicArn) -> str | None:
             "SigningCertURL must be https://<sns host>/SimpleNotificationService-<32 hex>.pem "
             "with no user, port, query or fragment"
         )
-    expected = sns_host(topic)
+    topic = TopicArn.parse(topic_arn)
+    expected = sns_host(topic) if topic is not None else None
     if expected is None:
         return "TopicArn's region does not belong to its partition"
     if match["host"] != expected:
@@ -128,10 +129,10 @@ def _url_decision(url: str, topic: TopicArn) -> str | None:
     return None
 
 
-def check_certificate_url(url: str, topic: TopicArn, *, message_id: str | None = None) -> None:
+def check_certificate_url(url: str, topic_arn: str, *, message_id: str | None = None) -> None:
     """Raise :class:`UntrustedCertificateURLError` unless ``url`` is the SNS signing-certificate
-    URL form on the SNS host of ``topic``'s own region and partition."""
-    reason = _url_decision(url, topic)
+    URL form on the SNS host of ``topic_arn``'s own region and partition."""
+    reason = _url_decision(url, topic_arn)
     if reason is not None:
         raise UntrustedCertificateURLError(reason, message_id=message_id, topic_arn=None, value=url)
 

@@ -6,6 +6,7 @@ those exact strings, and re-rendering a timestamp is how other validators broke.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,16 +47,28 @@ class TopicArn:
     @classmethod
     def parse(cls, arn: str) -> TopicArn | None:
         """Split ``arn``; ``None`` if it is not an SNS topic ARN."""
-        match = _ARN.fullmatch(arn)
-        if match is None:
-            return None
-        return cls(match["partition"], match["region"], match["account"], match["name"])
+        return _parse_arn(arn)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_arn(arn: str) -> TopicArn | None:
+    # An endpoint sees a handful of topics over and over: parse each once.
+    match = _ARN.fullmatch(arn)
+    if match is None:
+        return None
+    return TopicArn(match["partition"], match["region"], match["account"], match["name"])
 
 
 def parse_timestamp(value: str) -> datetime | None:
     """Parse an SNS ISO-8601 timestamp (``2026-03-06T19:53:21.424Z``); ``None`` if invalid."""
     if not _TIMESTAMP.fullmatch(value):
         return None
+    if len(value) == 24 and value[19] == "." and value[23] == "Z":
+        # The one format SNS sends (milliseconds, "Z"): no rewriting needed.
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
     try:
         # fromisoformat in 3.11 takes "Z" and 1-6 fractional digits; trim nanoseconds.
         head, dot, tail = value.partition(".")
@@ -93,6 +106,8 @@ class Message:
     signing_cert_url: str
     #: The exact request body, kept for storage and replay.
     raw: bytes = field(default=b"", repr=False, compare=False)
+    #: ``timestamp`` parsed once by :func:`~sns_subscriber.parsing.parse`.
+    parsed_timestamp: datetime | None = field(default=None, repr=False, compare=False)
 
     type: MessageType = field(init=False)
 
@@ -104,7 +119,7 @@ class Message:
     @property
     def sent_at(self) -> datetime:
         """``Timestamp`` as an aware datetime (validated by :func:`parse`)."""
-        parsed = parse_timestamp(self.timestamp)
+        parsed = self.parsed_timestamp or parse_timestamp(self.timestamp)
         if parsed is None:  # pragma: no cover - parse() guarantees a valid timestamp
             raise ValueError(f"invalid Timestamp {self.timestamp!r}")
         return parsed

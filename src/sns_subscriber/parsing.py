@@ -9,6 +9,7 @@ a well-formed SNS message and which one. Everything that can be wrong with the b
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
@@ -54,6 +55,10 @@ _COMMON: Final = (
     "SigningCertURL",
 )
 _CONFIRMATION: Final = (*_COMMON, "Token", "SubscribeURL")
+_GET_COMMON: Final = operator.itemgetter(*_COMMON)
+_GET_CONFIRMATION: Final = operator.itemgetter(*_CONFIRMATION)
+_ALIAS_KEYS: Final = frozenset(_ALIASES)
+_TYPES: Final = frozenset({"Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"})
 _MAX_ID_LENGTH: Final = 128
 
 
@@ -119,18 +124,24 @@ def parse_raw_delivery(
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            # Two parsers could pick different values of a duplicated key: the one that checked
-            # the signature and the one that acts on the message. Refuse the ambiguity.
-            raise MalformedMessageError("duplicate key in JSON object", value=key)
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        # Two parsers could pick different values of a duplicated key: the one that checked
+        # the signature and the one that acts on the message. Refuse the ambiguity.
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise MalformedMessageError("duplicate key in JSON object", value=key)
+            seen.add(key)
     return result
 
 
 def _reject_constant(name: str) -> Any:
     raise MalformedMessageError("non-standard JSON constant", value=name)
+
+
+# Built once: json.loads with hooks would build a new decoder for every message.
+_DECODER: Final = json.JSONDecoder(object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
 
 
 def _load_object(raw: bytes) -> dict[str, Any]:
@@ -139,7 +150,7 @@ def _load_object(raw: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise MalformedMessageError(f"body is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
     try:
-        loaded = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+        loaded = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise MalformedMessageError(
             f"body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -230,54 +241,67 @@ def _attributes(value: Any, message_id: str) -> MappingProxyType[str, MessageAtt
 
 
 def _build(fields: dict[str, Any], raw: bytes) -> SNSMessage:
-    fields = _canonical_keys(fields)
+    if not _ALIAS_KEYS.isdisjoint(fields):
+        fields = _canonical_keys(fields)
     message_id_value = fields.get("MessageId")
     message_id = message_id_value if isinstance(message_id_value, str) else None
     kind = _string(fields, "Type", message_id)
-    if kind not in ("Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"):
+    if kind not in _TYPES:
         raise UnsupportedMessageError("unknown message Type", message_id=message_id, value=kind)
-    required = _COMMON if kind == "Notification" else _CONFIRMATION
-    values = {key: _string(fields, key, message_id) for key in required}
-    message_id = values["MessageId"]
+    confirmation = kind != "Notification"
+    required = _CONFIRMATION if confirmation else _COMMON
+    try:
+        # One C-level fetch of every required field; the slow path names the culprit.
+        values: tuple[str, ...] = (_GET_CONFIRMATION if confirmation else _GET_COMMON)(fields)
+    except KeyError:
+        values = ()
+    if len(values) != len(required) or set(map(type, values)) != {str}:
+        for key in required:
+            _string(fields, key, message_id)  # raises the precise error
+    _, message_id, topic_arn, text, timestamp, version, signature, cert_url, *extra = values
     if not _valid_id(message_id):
         raise MalformedMessageError("MessageId is empty, too long or not printable ASCII", value=message_id)
-    topic_arn = values["TopicArn"]
     if TopicArn.parse(topic_arn) is None:
         raise MalformedMessageError(
             "TopicArn is not an SNS topic ARN", message_id=message_id, value=topic_arn
         )
-    if parse_timestamp(values["Timestamp"]) is None:
+    sent_at = parse_timestamp(timestamp)
+    if sent_at is None:
         raise MalformedMessageError(
-            "Timestamp is not an ISO-8601 UTC time",
-            message_id=message_id,
-            value=values["Timestamp"],
+            "Timestamp is not an ISO-8601 UTC time", message_id=message_id, value=timestamp
         )
-    if kind == "Notification":
+    if not confirmation:
+        attributes = fields.get("MessageAttributes")
         return Notification(
             message_id=message_id,
             topic_arn=topic_arn,
-            message=values["Message"],
-            timestamp=values["Timestamp"],
-            signature_version=values["SignatureVersion"],
-            signature=values["Signature"],
-            signing_cert_url=values["SigningCertURL"],
+            message=text,
+            timestamp=timestamp,
+            signature_version=version,
+            signature=signature,
+            signing_cert_url=cert_url,
             raw=raw,
+            parsed_timestamp=sent_at,
             subject=_optional_string(fields, "Subject", message_id),
             unsubscribe_url=_optional_string(fields, "UnsubscribeURL", message_id),
-            message_attributes=_attributes(fields.get("MessageAttributes"), message_id),
+            message_attributes=EMPTY_ATTRIBUTES
+            if attributes is None
+            else _attributes(attributes, message_id),
         )
+    token, subscribe_url = extra
     cls = SubscriptionConfirmation if kind == "SubscriptionConfirmation" else UnsubscribeConfirmation
     return cls(
         message_id=message_id,
         topic_arn=topic_arn,
-        message=values["Message"],
-        timestamp=values["Timestamp"],
-        signature_version=values["SignatureVersion"],
-        signature=values["Signature"],
-        signing_cert_url=values["SigningCertURL"],
+        message=text,
+        timestamp=timestamp,
+        signature_version=version,
+        signature=signature,
+        signing_cert_url=cert_url,
         raw=raw,
-        token=values["Token"],
-        subscribe_url=values["SubscribeURL"],
+        parsed_timestamp=sent_at,
+        token=token,
+        subscribe_url=subscribe_url,
     )
 
 

@@ -7,7 +7,6 @@ Values are the exact decoded JSON strings, UTF-8 encoded.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from .messages import Notification, SNSMessage
 __all__ = ["SIGNATURE_VERSIONS", "SignatureAlgorithm", "string_to_sign", "verify_signature"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SignatureAlgorithm:
     """One ``SignatureVersion`` value and the algorithm it names."""
 
@@ -33,6 +32,11 @@ class SignatureAlgorithm:
     name: str
     #: Built on first use so that a host whose policy forbids SHA-1 can still import us.
     hash_factory: Callable[[], hashes.HashAlgorithm]
+
+    @functools.cached_property
+    def hash(self) -> hashes.HashAlgorithm:
+        # Hash algorithm objects are immutable descriptors: one per version is enough.
+        return self.hash_factory()
 
 
 SIGNATURE_VERSIONS: Final[dict[str, SignatureAlgorithm]] = {
@@ -82,7 +86,7 @@ def algorithm_for(version: str, *, message_id: str | None = None) -> SignatureAl
 
 def decode_signature(signature: str, *, message_id: str | None = None) -> bytes:
     try:
-        return base64.b64decode(signature, validate=True)
+        return binascii.a2b_base64(signature, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidSignatureError("Signature is not valid base64", message_id=message_id) from exc
 
@@ -92,7 +96,7 @@ def verify_signature(public_key: RSAPublicKey, message: SNSMessage) -> None:
     algorithm = algorithm_for(message.signature_version, message_id=message.message_id)
     signature = decode_signature(message.signature, message_id=message.message_id)
     try:
-        public_key.verify(signature, string_to_sign(message), _PKCS1, algorithm.hash_factory())
+        public_key.verify(signature, string_to_sign(message), _PKCS1, algorithm.hash)
     except InvalidSignature as exc:
         if algorithm.version == "1" and not sha1_signatures_available():
             raise _sha1_disabled(message.message_id) from exc

@@ -249,7 +249,7 @@ class _BaseVerifier:
         if topic is None:  # pragma: no cover - parse() guarantees a valid ARN
             raise TopicNotAllowedError("TopicArn is not an SNS topic ARN", value=message.topic_arn)
         if not self._trusted_url(message.signing_cert_url):
-            check_certificate_url(message.signing_cert_url, topic, message_id=message.message_id)
+            check_certificate_url(message.signing_cert_url, message.topic_arn, message_id=message.message_id)
 
 
 class Verifier(_BaseVerifier):
