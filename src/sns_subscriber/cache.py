@@ -1,56 +1,82 @@
 """A thread-safe certificate cache that knows nothing about X.509.
 
-- bounded LRU; an entry lives until the loader's ``expires_at`` (the certificate's
-  notAfter) and never longer than ``max_ttl``;
-- single flight: concurrent misses of one URL share one load;
-- failures are cached briefly (temporary) or longer (permanent), so a bad URL cannot make
-  us hammer a host, and a temporary outage is retried soon;
-- rationing: at most ``new_urls_per_minute`` loads of never-seen URLs per rolling minute,
-  so distinct valid-looking URLs cannot turn us into a fetch amplifier (reference §2.9.4).
+- bounded LRU; an entry is served until the loader's ``expires_at`` (the certificate's
+  notAfter) and never longer than ``max_ttl`` after it was loaded;
+- single flight: concurrent misses of one URL, from threads or from asyncio tasks, share one
+  load; cancelling one waiting task never cancels the load the others wait for;
+- failures are remembered: temporary ones (:class:`TemporaryFailureError`, such as
+  :class:`CertificateFetchError`) for ``negative_ttl``, so an outage is retried soon but not
+  hammered; permanent ones (any other :class:`SNSSubscriberError`, such as
+  :class:`InvalidCertificateError`) for at least five minutes. Anything else is a bug and is
+  not remembered;
+- rationing: at most ``new_urls_per_minute`` loads of never-seen URLs per rolling minute, so
+  distinct valid-looking URLs cannot turn us into a fetch amplifier (reference §2.9, attack 4).
+  A URL that loaded successfully once stays "known" and is reloaded freely when it expires.
+
+Every timestamp comes from ``clock`` (timezone-aware UTC by default), so tests move time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+import functools
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from .exceptions import CertificateFetchError, SNSSubscriberError, TemporaryFailureError
+from .exceptions import CertificateFetchError, ConfigurationError, SNSSubscriberError, TemporaryFailureError
 
 __all__ = ["CacheStats", "CertificateCache", "Loaded"]
 
 T = TypeVar("T")
+_E = TypeVar("_E", bound=SNSSubscriberError)
 
 _PERMANENT_NEGATIVE_TTL = timedelta(minutes=5)
+_RATION_WINDOW = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
 class Loaded(Generic[T]):
-    """What a loader returns: the value and when it stops being usable."""
+    """What a loader returns: the value and when it stops being usable (timezone-aware)."""
 
     value: T
     expires_at: datetime
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class CacheStats:
+    """A snapshot of the cache's counters.
+
+    ``hits`` answered from a cached value; ``negative_hits`` answered with a remembered
+    failure; ``misses`` every other lookup (it started a load, joined one in flight, or was
+    rationed); ``loads`` loader calls; ``failures`` loader calls that raised; ``rationed``
+    lookups refused because too many new URLs were loaded in the last minute.
+    """
+
     hits: int = 0
     misses: int = 0
     loads: int = 0
     failures: int = 0
     rationed: int = 0
+    negative_hits: int = 0
 
 
 @dataclass(slots=True)
 class _Entry(Generic[T]):
-    value: T | None
-    error: SNSSubscriberError | None
+    value: T
     valid_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    error: SNSSubscriberError
+    until: datetime
 
 
 def _utcnow() -> datetime:
@@ -58,6 +84,9 @@ def _utcnow() -> datetime:
 
 
 class CertificateCache(Generic[T]):
+    """Values by URL, produced by ``loader(url)`` (which raises :class:`SNSSubscriberError`
+    subclasses for expected failures). See the module docstring for the rules."""
+
     def __init__(
         self,
         loader: Callable[[str], Loaded[T]],
@@ -68,117 +97,228 @@ class CertificateCache(Generic[T]):
         new_urls_per_minute: int = 10,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self.loader = loader
-        self.max_entries = max_entries
-        self.max_ttl = max_ttl
-        self.negative_ttl = negative_ttl
-        self.new_urls_per_minute = new_urls_per_minute
-        self.clock = clock or _utcnow
-        self.stats = CacheStats()
-        self._entries: OrderedDict[str, _Entry[T]] = OrderedDict()
-        self._inflight: dict[str, Future[T]] = {}
-        self._known: set[str] = set()  # URLs that loaded successfully once (bounded below)
-        self._new_loads: deque[datetime] = deque()
+        if max_entries < 1:
+            raise ConfigurationError("max_entries must be at least 1")
+        if max_ttl <= timedelta(0) or negative_ttl < timedelta(0):
+            raise ConfigurationError("max_ttl must be positive and negative_ttl not negative")
+        if new_urls_per_minute < 0:
+            raise ConfigurationError("new_urls_per_minute must not be negative")
+        self._loader = loader
+        self._max_entries = max_entries
+        self._max_ttl = max_ttl
+        self._negative_ttl = negative_ttl
+        self._permanent_negative_ttl = max(negative_ttl, _PERMANENT_NEGATIVE_TTL)
+        self._new_urls_per_minute = new_urls_per_minute
+        self._clock = clock or _utcnow
         self._lock = threading.Lock()
+        self._entries: OrderedDict[str, _Entry[T]] = OrderedDict()
+        self._failures: OrderedDict[str, _Failure] = OrderedDict()
+        self._inflight: dict[str, Future[T]] = {}
+        # Outlives entries (an evicted URL is still known) but is bounded all the same.
+        self._known: OrderedDict[str, None] = OrderedDict()
+        self._max_known = max(256, 4 * max_entries)
+        self._new_loads: deque[datetime] = deque()
+        self._hits = self._misses = self._loads = self._load_failures = 0
+        self._rationed = self._negative_hits = 0
 
     def get(self, url: str) -> T:
-        future, owner = self._lookup(url)
-        if owner:
-            self._load(url, future)
-        return future.result()
-
-    async def aget(self, url: str) -> T:
-        future, owner = self._lookup(url)
-        if owner:
-            await asyncio.to_thread(self._load, url, future)
-        return await asyncio.wrap_future(future)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def _lookup(self, url: str) -> tuple[Future[T], bool]:
-        """A future for ``url``'s value, and whether the caller must run the load."""
-        now = self.clock()
+        """The value for ``url``, loading it (once, whoever else asks meanwhile) if needed."""
+        now = self._clock()
         with self._lock:
             entry = self._entries.get(url)
             if entry is not None and now < entry.valid_until:
                 self._entries.move_to_end(url)
-                done: Future[T] = Future()
-                if entry.error is not None:
-                    done.set_exception(_cached_error(entry.error))
-                else:
-                    self.stats.hits += 1
-                    done.set_result(entry.value)  # type: ignore[arg-type]
-                return done, False
-            self.stats.misses += 1
-            pending = self._inflight.get(url)
-            if pending is not None:
-                return pending, False
-            if url not in self._known and not self._ration(now):
-                self.stats.rationed += 1
-                refused: Future[T] = Future()
-                refused.set_exception(
-                    CertificateFetchError(
-                        "too many new certificate URLs in the last minute; try later", value=url
-                    )
-                )
-                return refused, False
-            future: Future[T] = Future()
-            self._inflight[url] = future
-            return future, True
+                self._hits += 1
+                return entry.value
+            future, owner = self._miss(url, now)
+        if owner:
+            self._load(url, future)
+        return self._outcome(future, owner=owner)
+
+    async def aget(self, url: str) -> T:
+        """:meth:`get` for asyncio: a hit returns at once; a load runs in the loop's default
+        executor, so the event loop is never blocked, and is shared with concurrent
+        :meth:`get`/:meth:`aget` callers."""
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(url)
+            if entry is not None and now < entry.valid_until:
+                self._entries.move_to_end(url)
+                self._hits += 1
+                return entry.value
+            future, owner = self._miss(url, now)
+        if owner:
+            loop = asyncio.get_running_loop()
+            call = functools.partial(contextvars.copy_context().run, self._load, url, future)
+            try:
+                running = loop.run_in_executor(None, call)
+            except BaseException as exc:  # executor shut down: the load will never run
+                self._settle(url, future, exc)
+                raise
+            # If this task is cancelled here the thread carries on and settles the future
+            # for everybody else: a thread cannot be interrupted, and need not be.
+            await running
+        else:
+            await _wait_without_raising(future)
+        return self._outcome(future, owner=owner)
+
+    def clear(self) -> None:
+        """Forget cached values and remembered failures. Loads in flight still complete, and
+        rationing state (known URLs, the last minute's new loads) is kept on purpose."""
+        with self._lock:
+            self._entries.clear()
+            self._failures.clear()
+
+    @property
+    def stats(self) -> CacheStats:
+        with self._lock:
+            return CacheStats(
+                hits=self._hits,
+                misses=self._misses,
+                loads=self._loads,
+                failures=self._load_failures,
+                rationed=self._rationed,
+                negative_hits=self._negative_hits,
+            )
+
+    # -- under the lock -------------------------------------------------------------------
+
+    def _miss(self, url: str, now: datetime) -> tuple[Future[T], bool]:
+        """The future to wait on and whether the caller must run the load; raises for a
+        remembered failure or a rationed URL. Caller holds the lock."""
+        failure = self._failures.get(url)
+        if failure is not None:
+            if now < failure.until:
+                self._negative_hits += 1
+                raise _remembered(failure)
+            del self._failures[url]
+        self._misses += 1
+        pending = self._inflight.get(url)
+        if pending is not None:
+            return pending, False
+        self._entries.pop(url, None)  # expired: do not let it hold an LRU slot while loading
+        if url in self._known:
+            self._known.move_to_end(url)
+        elif not self._ration(now):
+            self._rationed += 1
+            raise CertificateFetchError(
+                f"too many new certificate URLs (over {self._new_urls_per_minute} a minute); "
+                "not fetched, try again later",
+                value=url,
+            )
+        future: Future[T] = Future()
+        # A running future cannot be cancelled: one impatient waiter (a cancelled asyncio
+        # task wraps and cancels it) must not fail the load for everybody.
+        future.set_running_or_notify_cancel()
+        self._inflight[url] = future
+        self._loads += 1
+        return future, True
 
     def _ration(self, now: datetime) -> bool:
-        window_start = now - timedelta(minutes=1)
-        while self._new_loads and self._new_loads[0] <= window_start:
-            self._new_loads.popleft()
-        if len(self._new_loads) >= self.new_urls_per_minute:
+        window = self._new_loads
+        if window and window[-1] > now:  # the clock was set back: restart the window
+            window.clear()
+        cutoff = now - _RATION_WINDOW
+        while window and window[0] <= cutoff:
+            window.popleft()
+        if len(window) >= self._new_urls_per_minute:
             return False
-        self._new_loads.append(now)
+        window.append(now)
         return True
 
+    # -- outside the lock ------------------------------------------------------------------
+
     def _load(self, url: str, future: Future[T]) -> None:
-        self.stats.loads += 1
+        """Run the loader and settle ``future``; never raises, so no waiter is ever stranded."""
         try:
-            loaded = self.loader(url)
-        except SNSSubscriberError as exc:
-            self.stats.failures += 1
-            ttl = (
-                self.negative_ttl
-                if isinstance(exc, TemporaryFailureError)
-                else max(self.negative_ttl, _PERMANENT_NEGATIVE_TTL)
-            )
-            self._store(url, _Entry(None, exc, self.clock() + ttl), known=False)
-            future.set_exception(exc)
-        except BaseException as exc:  # not cached: a bug should not be remembered as an answer
+            try:
+                loaded = self._loader(url)
+            except SNSSubscriberError as exc:
+                temporary = isinstance(exc, TemporaryFailureError)
+                until = self._clock() + (self._negative_ttl if temporary else self._permanent_negative_ttl)
+                with self._lock:
+                    self._load_failures += 1
+                    del self._inflight[url]
+                    self._failures[url] = _Failure(_clone(exc), until)
+                    self._failures.move_to_end(url)
+                    while len(self._failures) > self._max_entries:
+                        self._failures.popitem(last=False)
+                future.set_exception(exc)
+                return
+            valid_until = min(loaded.expires_at, self._clock() + self._max_ttl)
             with self._lock:
-                self._inflight.pop(url, None)
-            future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-        else:
-            now = self.clock()
-            valid_until = min(loaded.expires_at, now + self.max_ttl)
-            self._store(url, _Entry(loaded.value, None, valid_until), known=True)
+                del self._inflight[url]
+                entries = self._entries
+                entries[url] = _Entry(loaded.value, valid_until)
+                entries.move_to_end(url)
+                while len(entries) > self._max_entries:
+                    entries.popitem(last=False)
+                self._known[url] = None
+                self._known.move_to_end(url)
+                while len(self._known) > self._max_known:
+                    self._known.popitem(last=False)
             future.set_result(loaded.value)
+        except BaseException as exc:  # a bug (here, in the loader or the clock): not remembered
+            self._settle(url, future, exc)
 
-    def _store(self, url: str, entry: _Entry[T], *, known: bool) -> None:
+    def _settle(self, url: str, future: Future[T], exc: BaseException) -> None:
         with self._lock:
-            self._inflight.pop(url, None)
-            self._entries[url] = entry
-            self._entries.move_to_end(url)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-            if known:
-                if len(self._known) >= 16 * self.max_entries:
-                    self._known.clear()
-                self._known.add(url)
+            self._load_failures += 1
+            if self._inflight.get(url) is future:
+                del self._inflight[url]
+        if not future.done():
+            future.set_exception(exc)
+
+    @staticmethod
+    def _outcome(future: Future[T], *, owner: bool) -> T:
+        error = future.exception()  # waits; does not raise, so the shared instance stays clean
+        if error is None:
+            return future.result()
+        if owner or not isinstance(error, SNSSubscriberError):
+            raise error
+        # Each waiter gets its own instance: callers add message context to what they catch,
+        # and one instance raised in many threads would gather everybody's traceback.
+        raise _clone(error)
 
 
-def _cached_error(error: SNSSubscriberError) -> SNSSubscriberError:
-    """A fresh exception for a remembered failure (raising one instance twice mixes tracebacks)."""
-    if isinstance(error, TemporaryFailureError):
-        return CertificateFetchError(f"{error.reason} (remembered; retried shortly)", value=error.value)
-    clone = type(error).__new__(type(error))
-    SNSSubscriberError.__init__(clone, error.reason, value=error.value)
+async def _wait_without_raising(future: Future[Any]) -> None:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: Future[Any]) -> None:
+        # A closed loop has nobody left waiting on it.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_release, done)
+
+    future.add_done_callback(wake)
+    await done
+
+
+def _release(done: asyncio.Future[None]) -> None:
+    if not done.done():  # a cancelled waiter
+        done.set_result(None)
+
+
+def _clone(error: _E, reason: str | None = None) -> _E:
+    """A fresh exception of the same type and context, without traceback or message context.
+
+    Built without calling ``__init__``, whose signature differs between subclasses.
+    """
+    cls = type(error)
+    clone = cls.__new__(cls, *error.args)
+    clone.__dict__.update(error.__dict__)
+    clone.message_id = None
+    clone.topic_arn = None
+    if reason is not None:
+        clone.reason = reason
+        clone.args = (reason,)
     return clone
+
+
+def _remembered(failure: _Failure) -> SNSSubscriberError:
+    error = failure.error
+    when = failure.until.isoformat(timespec="seconds")
+    reason = f"{error.reason} (cached failure; not retried before {when})"
+    if isinstance(error, TemporaryFailureError) and not isinstance(error, CertificateFetchError):
+        return CertificateFetchError(reason, value=error.value)
+    return _clone(error, reason)

@@ -161,11 +161,10 @@ def fetch_certificate_pem(
         connect_to=connect_to,
     )
     if response.status != 200:
-        where = response.headers.get("location")
+        # Location is the server's text, headed for our logs: keep it bounded.
+        where = response.headers.get("location", "")[:100]
         detail = f" (redirect to {where!r} not followed)" if 300 <= response.status < 400 and where else ""
-        raise CertificateFetchError(
-            f"certificate URL answered HTTP {response.status}{detail}", value=url
-        )
+        raise CertificateFetchError(f"certificate URL answered HTTP {response.status}{detail}", value=url)
     return response.body
 
 
@@ -196,6 +195,8 @@ class _Connection(http.client.HTTPConnection):
         self._deadline = deadline
         self._context = context
         self._connect_to = connect_to
+        # The Host header omits the port only when it is the scheme's default.
+        self.default_port = 443 if context is not None else 80
         self.response_class = _deadline_response(deadline)
 
     def connect(self) -> None:

@@ -75,7 +75,7 @@ class WebhookAction:
         self,
         url: str,
         *,
-        format: PayloadFormat = "json",  # noqa: A002 - the configuration key's name
+        format: PayloadFormat = "json",
         secret: str | None = None,
         timeout: float = 10.0,
         producers: frozenset[str] = frozenset(),
