@@ -112,9 +112,12 @@ class UrlConfirmer:
         timeout: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
         trusted_hosts: frozenset[str] = frozenset(),
+        connect_to: tuple[str, int] | None = None,
     ) -> None:
         self.timeout = timeout
         self.ssl_context = ssl_context
+        #: Connect elsewhere while verifying TLS for the real host (tests, egress proxies).
+        self.connect_to = connect_to
         #: Extra host[:port] values accepted (LocalStack); plain http allowed for those only.
         self.trusted_hosts = trusted_hosts
 
@@ -128,6 +131,7 @@ class UrlConfirmer:
                 ssl_context=self.ssl_context,
                 allow_http=local,
                 max_bytes=65_536,
+                connect_to=self.connect_to,
             )
         except ConfirmationError:
             raise
