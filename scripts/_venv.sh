@@ -17,8 +17,14 @@ STAMP="$VENV/.sns-subscriber-installed"
 WANT="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)-${1:-dev}"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
     echo "installing sns-subscriber[${1:-dev}] into $VENV" >&2
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install --quiet -e "$ROOT[${1:-dev}]"
+    # pip's own notices go to a log, shown only if the install fails.
+    LOG="$VENV/install.log"
+    if ! { "$VENV/bin/python" -m pip install --quiet --upgrade pip && \
+           "$VENV/bin/python" -m pip install --quiet -e "$ROOT[${1:-dev}]"; } >"$LOG" 2>&1; then
+        cat "$LOG" >&2
+        echo "installing sns-subscriber[${1:-dev}] failed (log: $LOG)" >&2
+        exit 1
+    fi
     echo "$WANT" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
