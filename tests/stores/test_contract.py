@@ -74,16 +74,6 @@ def test_claim_complete(store: InboxStore) -> None:
     assert (record.status, record.lease_owner) == (InboxStatus.DONE, None)
 
 
-def test_claim_message_by_id(store: InboxStore) -> None:
-    store.add(new_message("x"))
-    store.add(new_message("y"))
-    record = store.claim_message("y", "w")
-    assert record is not None
-    assert record.message_id == "y"
-    assert store.claim_message("y", "other") is None
-    assert [r.message_id for r in store.claim("w2")] == ["x"]
-
-
 def test_concurrent_claims_never_share(store: InboxStore) -> None:
     for i in range(60):
         store.add(new_message(f"c-{i}"))

@@ -3,6 +3,7 @@ typed, so the app can stop mailing it."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from ..delivery import Delivery
@@ -30,16 +31,12 @@ def on_ses_suppression(
         event = delivery.event
         if not isinstance(event, SESEvent):
             return
+        addresses: list[tuple[str, str]] = []
         if event.bounce is not None and (event.bounce.permanent or not permanent_only):
-            for recipient in event.bounce.recipients:
-                delivery.once(
-                    f"bounce:{recipient.email.lower()}",
-                    lambda r=recipient: callback(r.email, "bounce", event),
-                )
+            addresses += [(r.email, "bounce") for r in event.bounce.recipients]
         if event.complaint is not None:
-            for address in event.complaint.recipients:
-                delivery.once(
-                    f"complaint:{address.lower()}", lambda a=address: callback(a, "complaint", event)
-                )
+            addresses += [(a, "complaint") for a in event.complaint.recipients]
+        for address, reason in addresses:
+            delivery.once(f"{reason}:{address.lower()}", functools.partial(callback, address, reason, event))
 
     return router.add(handler, event=SESEvent, name=name)

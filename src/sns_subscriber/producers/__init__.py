@@ -79,9 +79,10 @@ def _load_json(text: str) -> object | None:
     if not stripped.startswith(("{", "[")):
         return None
     try:
-        return json.loads(text)
+        loaded: object = json.loads(text)
     except (ValueError, RecursionError):
         return None
+    return loaded
 
 
 def detect(message: Notification | RawNotification, *, producer: str | None = None) -> ProducerEvent:

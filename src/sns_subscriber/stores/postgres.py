@@ -9,6 +9,7 @@ itself when the server is back.
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
@@ -211,7 +212,7 @@ class PostgresStore:
                     )
                 if current < 1:
                     for statement in _SCHEMA_V1:
-                        cursor.execute(statement)  # type: ignore[arg-type]
+                        cursor.execute(statement)
                     cursor.execute("INSERT INTO schema_version (version) VALUES (1)")
         except psycopg.OperationalError as exc:
             raise StoreUnavailableError(f"PostgreSQL inbox unavailable: {exc}") from exc
@@ -326,14 +327,14 @@ class PostgresStore:
 
     def _fetch(self, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         with self._transaction() as cursor:
-            cursor.execute(query, params)  # type: ignore[arg-type]
+            cursor.execute(query, params)
             return cursor.fetchall()
 
     def get(self, message_id: str) -> InboxRecord | None:
         rows = self._fetch(f"SELECT {_COLUMNS} FROM inbox WHERE message_id = %s", (message_id,))
         return _record(rows[0]) if rows else None
 
-    def list(self, *, status: InboxStatus | None = None, limit: int = 100) -> list[InboxRecord]:
+    def list(self, *, status: InboxStatus | None = None, limit: int = 100) -> builtins.list[InboxRecord]:
         if status is None:
             rows = self._fetch(f"SELECT {_COLUMNS} FROM inbox ORDER BY received_at DESC LIMIT %s", (limit,))
         else:
@@ -416,7 +417,7 @@ class PostgresStore:
         assert row is not None
         return _subscription(row)
 
-    def list_subscriptions(self) -> list[SubscriptionRecord]:
+    def list_subscriptions(self) -> builtins.list[SubscriptionRecord]:
         return [_subscription(r) for r in self._fetch("SELECT * FROM subscriptions ORDER BY id DESC")]
 
     def get_subscription(self, subscription_id: int) -> SubscriptionRecord | None:

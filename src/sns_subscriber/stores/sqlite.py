@@ -7,6 +7,7 @@ threads and processes sharing the file.
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -296,7 +297,7 @@ class SQLiteStore:
         rows = self._read(f"SELECT {_COLUMNS} FROM inbox WHERE message_id = ?", (message_id,))
         return _record(rows[0]) if rows else None
 
-    def list(self, *, status: InboxStatus | None = None, limit: int = 100) -> list[InboxRecord]:
+    def list(self, *, status: InboxStatus | None = None, limit: int = 100) -> builtins.list[InboxRecord]:
         if status is None:
             rows = self._read(f"SELECT {_COLUMNS} FROM inbox ORDER BY received_at DESC LIMIT ?", (limit,))
         else:
@@ -377,7 +378,7 @@ class SQLiteStore:
             ).fetchone()  # fmt: skip
         return _subscription(row)
 
-    def list_subscriptions(self) -> list[SubscriptionRecord]:
+    def list_subscriptions(self) -> builtins.list[SubscriptionRecord]:
         return [_subscription(r) for r in self._read("SELECT * FROM subscriptions ORDER BY id DESC")]
 
     def get_subscription(self, subscription_id: int) -> SubscriptionRecord | None:

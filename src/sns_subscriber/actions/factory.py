@@ -1,0 +1,107 @@
+"""Build configured actions (``actions = [...]`` of an endpoint) from the configuration.
+
+``budget-email`` e-mails each alert's owners (``[[budget_owners]]``, fallback
+``email.fallback``); ``webhook:<name>`` and ``slack:<name>`` forward to a ``[[webhooks]]``
+entry. One e-mail backend is shared by every endpoint, so SMTP connections are reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..config import Config
+from ..delivery import Delivery
+from ..exceptions import ConfigurationError
+from .webhook import WebhookAction
+
+__all__ = ["make_action"]
+
+Handler = Callable[[Delivery], Any]
+
+
+def _email_backend(config: Config, cache: dict[str, Any], closers: list[Callable[[], None]]) -> Any:
+    if "email-backend" in cache:
+        return cache["email-backend"]
+    from .email import ConsoleBackend, FileBackend, SESBackend, SMTPBackend  # noqa: PLC0415
+
+    kind = config.get("email.backend")
+    backend: Any
+    if kind == "file":
+        backend = FileBackend(config.path("email.outbox_dir"))
+    elif kind == "smtp":
+        backend = SMTPBackend(
+            config.get("email.smtp_host"),
+            config.get("email.smtp_port"),
+            starttls=config.get("email.smtp_starttls"),
+            ssl=config.get("email.smtp_ssl"),
+            username=config.get("email.smtp_username"),
+            password=config.secret(config.get("email.smtp_password_env")),
+        )
+    elif kind == "ses":
+        region = config.get("email.ses_region")
+        if not region:
+            raise ConfigurationError(
+                f'{config.source}: email.backend = "ses" needs email.ses_region', value="email.ses_region"
+            )
+        backend = SESBackend(region)
+    else:
+        backend = ConsoleBackend()
+    cache["email-backend"] = backend
+    closers.append(backend.close)
+    return backend
+
+
+def _budget_email(config: Config, cache: dict[str, Any], closers: list[Callable[[], None]]) -> Handler:
+    from .budget_email import BudgetEmailAction  # noqa: PLC0415 - jinja2 is an optional extra
+    from .email import Templates  # noqa: PLC0415
+    from .owners import BudgetOwner, ConfigOwnerResolver, Recipient  # noqa: PLC0415
+
+    owners = [
+        BudgetOwner(budget=t["budget"], email=t["email"], name=t["name"], account=t["account"])
+        for t in config.tables["budget_owners"]
+    ]
+    fallback = [Recipient(email=address) for address in config.get("email.fallback")]
+    template_dir = config.path("email.template_dir")
+    templates = Templates(template_dir) if template_dir is not None else None
+    return BudgetEmailAction(
+        _email_backend(config, cache, closers),
+        ConfigOwnerResolver(owners, fallback=fallback),
+        sender=config.get("email.from"),
+        templates=templates,
+    )
+
+
+def _webhook(kind: str, name: str, config: Config) -> Handler:
+    entry = next((t for t in config.tables["webhooks"] if t["name"] == name), None)
+    if entry is None:
+        raise ConfigurationError(
+            f"{config.source}: action {kind}:{name} names no [[webhooks]] entry", value=name
+        )
+    secret = config.secret(entry["secret_env"])
+    if entry["secret_env"] and not secret:
+        raise ConfigurationError(
+            f"{config.source}: webhook {name}: the variable {entry['secret_env']} named by secret_env is unset",
+            value=name,
+        )
+    return WebhookAction(
+        entry["url"],
+        format="slack" if kind == "slack" else entry["format"],
+        secret=secret,
+        timeout=entry["timeout_seconds"],
+        producers=frozenset(entry["producers"]),
+    )
+
+
+def make_action(
+    action: str, config: Config, cache: dict[str, Any], closers: list[Callable[[], None]]
+) -> Handler:
+    if action == "budget-email":
+        return _budget_email(config, cache, closers)
+    kind, _, name = action.partition(":")
+    if kind in ("webhook", "slack") and name:
+        return _webhook(kind, name, config)
+    raise ConfigurationError(
+        f"{config.source}: unknown action {action!r} (use log, budget-email, webhook:<name> or slack:<name>)",
+        value=action,
+    )
