@@ -1,7 +1,14 @@
-"""Durable inbox stores: SQLite (embedded default) and PostgreSQL (extra ``postgres``).
+"""Durable inbox stores: SQLite (the embedded default) and PostgreSQL (extra ``postgres``).
 
-``open_store(url)`` picks one from a URL and migrates its schema. Importing this package
-never imports a database driver; ``PostgresStore`` loads psycopg on first use.
+``open_store(url)`` picks the store from a URL and migrates its schema::
+
+    sqlite:///relative/path.db      relative to the working directory
+    sqlite:////absolute/path.db
+    sqlite:///:memory:              one process only (tests)
+    postgresql://user@host:5432/db  or postgres://...
+
+Importing this package never imports a database driver: ``PostgresStore`` is loaded, with
+psycopg, on first use.
 """
 
 from __future__ import annotations
@@ -21,14 +28,14 @@ from .base import (
 from .sqlite import SQLiteStore
 
 if TYPE_CHECKING:
-    from .postgres import PostgresStore
+    from .postgres import PostgresStore as PostgresStore
 
+# PostgresStore is public but left out of __all__: a star import must not need psycopg.
 __all__ = [
     "InboxRecord",
     "InboxStatus",
     "InboxStore",
     "NewMessage",
-    "PostgresStore",
     "SQLiteStore",
     "SubscriptionEvent",
     "SubscriptionRecord",
@@ -40,34 +47,40 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name == "PostgresStore":
         return _postgres_store_class()
-    raise AttributeError(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _postgres_store_class() -> type[PostgresStore]:
     try:
-        from .postgres import PostgresStore  # noqa: PLC0415 - psycopg is optional
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("psycopg"):
-            raise MissingExtraError("The PostgreSQL store", "postgres", "psycopg") from exc
+        from .postgres import PostgresStore  # noqa: PLC0415 - psycopg is an optional extra
+    except ImportError as exc:
+        if exc.name == "psycopg":
+            raise MissingExtraError("PostgreSQL store", "postgres", "psycopg") from exc
+        if exc.name == "psycopg_pool":
+            raise MissingExtraError("PostgreSQL store", "postgres", "psycopg_pool") from exc
         raise
     return PostgresStore
 
 
 def open_store(url: str, **options: Any) -> InboxStore:
-    """Open and migrate the store at ``url``: ``sqlite:///relative.db``,
-    ``sqlite:////absolute.db`` or ``postgresql://user@host:port/database``."""
+    """Open the store ``url`` names, with store-specific ``options``, and migrate its schema.
+
+    Raises ``ConfigurationError`` for a URL no store understands, ``MissingExtraError`` when
+    the PostgreSQL driver is not installed, ``StoreUnavailableError`` when the database cannot
+    be reached.
+    """
+    scheme, separator, _ = url.partition(":")
+    scheme = scheme.lower() if separator else ""
     store: InboxStore
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-        if not path:
-            raise ConfigurationError("sqlite store URL needs a file path: sqlite:///inbox.db", value=url)
-        store = SQLiteStore(path, **options)
-    elif url.startswith(("postgresql://", "postgres://")):
+    if scheme == "sqlite":
+        store = SQLiteStore(_sqlite_path(url), **options)
+    elif scheme in ("postgresql", "postgres"):
         store = _postgres_store_class()(url, **options)
     else:
-        scheme = url.split(":", 1)[0] if ":" in url else url
+        # Name the scheme only: the rest of a database URL may hold a password.
         raise ConfigurationError(
-            f"unsupported store URL scheme {scheme!r} (use sqlite:/// or postgresql://)", value=url
+            f"unsupported store URL scheme {scheme or '(none)'!r}: use sqlite:/// or postgresql://",
+            value=scheme,
         )
     try:
         store.migrate()
@@ -75,3 +88,18 @@ def open_store(url: str, **options: Any) -> InboxStore:
         store.close()
         raise
     return store
+
+
+def _sqlite_path(url: str) -> str:
+    prefix = "sqlite:///"
+    if not url.lower().startswith(prefix):
+        raise ConfigurationError(
+            "a SQLite store URL has no host: sqlite:///relative.db or sqlite:////absolute.db",
+            value=url,
+        )
+    path = url[len(prefix) :]
+    if not path or "?" in path or "#" in path:
+        raise ConfigurationError(
+            "a SQLite store URL needs a file path and takes no query: sqlite:///inbox.db", value=url
+        )
+    return path

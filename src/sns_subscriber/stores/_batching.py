@@ -1,89 +1,137 @@
-"""Group commit: many concurrent inserts, one transaction, each caller told after commit.
+"""Group commit: the inserts of concurrent requests share one transaction and one fsync.
 
 One commit per request caps an fsync-bound store at a few thousand messages per second;
 committing whatever is queued together keeps every acknowledgement durable while the cost of
-one fsync is shared by the whole batch (DESIGN §6).
+a commit is shared by the whole batch (DESIGN §6). Nobody waits for a batch to fill: the
+committer takes what has queued up while the previous commit was running, so a lone request
+is committed at once and a crowd is committed together.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from typing import Generic, TypeVar
 
 from ..exceptions import StoreUnavailableError
-from .base import NewMessage
 
 __all__ = ["GroupCommitter"]
 
 logger = logging.getLogger("sns_subscriber.stores")
 
-_STOP = object()
+T = TypeVar("T")
 
-#: Writes a batch in one transaction; returns, per item, whether it was inserted.
-BatchWriter = Callable[[Sequence[NewMessage]], Sequence[bool]]
+#: Writes a batch in one transaction and returns, per item, whether it was inserted; returns
+#: only after the commit is durable.
+BatchWriter = Callable[[Sequence[T]], Sequence[bool]]
 
 
-class GroupCommitter:
-    def __init__(self, write: BatchWriter, *, max_batch: int = 256, name: str = "sns-group-commit") -> None:
+class GroupCommitter(Generic[T]):
+    """Runs ``write`` on one background thread over whatever has been submitted.
+
+    ``weigh`` (bytes of an item) and ``max_batch_bytes`` bound a batch's size so a burst of
+    large bodies does not become one huge statement; a batch always holds at least one item.
+    """
+
+    def __init__(
+        self,
+        write: BatchWriter[T],
+        *,
+        max_batch: int = 256,
+        weigh: Callable[[T], int] | None = None,
+        max_batch_bytes: int = 16 * 1024 * 1024,
+        name: str = "sns-store-commit",
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, not {max_batch}")
         self._write = write
-        self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[tuple[NewMessage, Future[bool]] | object] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._max_batch = max_batch
+        self._weigh = weigh
+        self._max_batch_bytes = max_batch_bytes
+        self._name = name
+        self._pending: deque[tuple[T, Future[bool]]] = deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._thread: threading.Thread | None = None
 
-    def submit(self, item: NewMessage) -> Future[bool]:
+    def submit(self, item: T) -> Future[bool]:
         future: Future[bool] = Future()
-        with self._lock:
-            if self._closed:
+        with self._cond:
+            if self._closing:
                 future.set_exception(StoreUnavailableError("the store is closed"))
                 return future
-            self._queue.put((item, future))
+            if self._thread is None:
+                # Started on first use: a store opened only to read (CLI) never needs it.
+                # Daemon, because close() is what flushes; a process that exits without it
+                # has answered nobody for the rows still queued.
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._pending.append((item, future))
+            self._cond.notify()
         return future
 
     def close(self) -> None:
-        """Write what is queued, then stop the thread."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._queue.put(_STOP)
-        self._thread.join()
+        """Commit everything submitted so far, then stop the thread; idempotent."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
 
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                break
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stopping = True
-                    break
-                batch.append(nxt)
-            self._flush(batch)  # type: ignore[arg-type]
+        while True:
+            # Give the callers the last commit just woke a moment to queue their next rows:
+            # without it a batch holds only what arrived while the commit ran.
+            time.sleep(0)
+            with self._cond:
+                while not self._pending and not self._closing:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                batch = self._take()
+            # A caller may have given up (asyncio cancellation): its row is not written, and
+            # it cannot be cancelled any more once the write starts.
+            live = [(item, future) for item, future in batch if future.set_running_or_notify_cancel()]
+            if live:
+                self._commit(live)
 
-    def _flush(self, batch: list[tuple[NewMessage, Future[bool]]]) -> None:
-        items = [item for item, _ in batch]
+    def _take(self) -> list[tuple[T, Future[bool]]]:
+        batch = [self._pending.popleft()]
+        size = self._weigh(batch[0][0]) if self._weigh else 0
+        while self._pending and len(batch) < self._max_batch:
+            if self._weigh is not None:
+                size += self._weigh(self._pending[0][0])
+                if size > self._max_batch_bytes:
+                    break
+            batch.append(self._pending.popleft())
+        return batch
+
+    def _commit(self, batch: list[tuple[T, Future[bool]]]) -> None:
         try:
-            results = self._write(items)
+            results = self._write([item for item, _ in batch])
+            if len(results) != len(batch):
+                raise RuntimeError(f"batch writer returned {len(results)} results for {len(batch)} items")
         except StoreUnavailableError as exc:
             for _, future in batch:
-                future.set_exception(exc)
+                # One exception object per waiter: raising a shared one from many threads
+                # would splice all their tracebacks together. The driver's error stays the cause.
+                error = StoreUnavailableError(exc.reason, value=exc.value)
+                error.__cause__ = exc.__cause__ if exc.__cause__ is not None else exc
+                future.set_exception(error)
             return
-        except Exception as exc:  # a bug: every waiter learns of it, the thread survives
-            logger.exception("group commit failed")
+        except Exception as exc:  # a bug: every waiter learns of it, the committer survives
+            logger.exception("group commit of %d item(s) failed", len(batch))
             for _, future in batch:
                 future.set_exception(exc)
             return
+        except BaseException as exc:
+            for _, future in batch:
+                future.set_exception(exc)
+            raise
         for (_, future), inserted in zip(batch, results, strict=True):
             future.set_result(inserted)

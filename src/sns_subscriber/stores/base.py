@@ -17,6 +17,7 @@ Every datetime crossing this contract is timezone-aware UTC.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import enum
 import re
 from collections.abc import Callable
@@ -254,3 +255,41 @@ def check_limit(limit: int) -> int:
     if limit < 0:
         raise ValueError(f"limit must be >= 0, not {limit}")
     return limit
+
+
+def clean_text(value: str | None) -> str | None:
+    """Make free text storable everywhere: PostgreSQL ``text`` refuses NUL, and no driver
+    encodes a lone surrogate (both are valid JSON escapes an attacker may send in Subject)."""
+    if value is None:
+        return None
+    if value.isascii() and "\x00" not in value:
+        return value
+    return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
+def _is_storable_key(value: str) -> bool:
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_new_message(item: NewMessage) -> NewMessage:
+    """Refuse keys that no store can hold, and clean the free-text subject.
+
+    Checked before an insert joins a batch: one unstorable row must not fail the commit of
+    the other requests it shares a transaction with.
+    """
+    for name in ("message_id", "endpoint", "topic_arn", "message_type"):
+        value = getattr(item, name)
+        if not isinstance(value, str) or not value or not _is_storable_key(value):
+            raise ValueError(f"NewMessage.{name} must be a non-empty string without NUL or lone surrogates")
+    if not isinstance(item.body, bytes):
+        raise TypeError(f"NewMessage.body must be bytes, not {type(item.body).__name__}")
+    subject = clean_text(item.subject)
+    if subject is item.subject:
+        return item
+    return dataclasses.replace(item, subject=subject)

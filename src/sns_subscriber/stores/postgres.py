@@ -1,132 +1,254 @@
-"""The shared inbox: PostgreSQL through psycopg 3 and a connection pool (extra ``postgres``).
+"""The shared inbox: PostgreSQL through psycopg 3 and a connection pool.
 
-Many receivers and workers on many hosts can share it: MessageId is the primary key (a
-redelivery is stored once), claims use ``FOR UPDATE SKIP LOCKED``, and new messages from
-concurrent requests are written together in one multi-row insert (group commit). An outage
-raises :class:`StoreUnavailableError` within the connect timeout; the pool reconnects by
-itself when the server is back.
+Any number of receivers and workers on any number of hosts can share one database. Inserts
+of concurrent requests go out as one multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING``
+(group commit); claims use ``FOR UPDATE SKIP LOCKED`` so workers never wait on, or take, each
+other's messages. Every single-statement operation runs in autocommit: the statement is its
+own transaction, one round trip.
+
+Outages are bounded: waiting for a connection gives up after ``timeout`` seconds with
+``StoreUnavailableError``, and the pool keeps reconnecting in the background, so the store
+works again as soon as the server does, without a restart.
 """
 
 from __future__ import annotations
 
 import builtins
-import re
-from collections.abc import Callable, Iterator, Sequence
+import hashlib
+import math
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, LiteralString
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from ..exceptions import ConfigurationError, StoreUnavailableError
 from ._batching import GroupCommitter
 from .base import (
+    FINISHED_STATUSES,
     SCHEMA_VERSION,
+    Clock,
     InboxRecord,
     InboxStatus,
     NewMessage,
     SubscriptionEvent,
     SubscriptionRecord,
     SubscriptionState,
+    as_utc,
+    check_identifier,
+    check_limit,
+    check_new_message,
+    clean_text,
+    utc_now,
 )
 
 __all__ = ["PostgresStore"]
 
-_IDENTIFIER: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_MIGRATION_LOCK: Final = 0x5E5_5B5C  # arbitrary, constant advisory-lock key
-_COLUMNS: Final = (
+Connection = psycopg.Connection[tuple[Any, ...]]
+_Params = Sequence[Any] | dict[str, Any] | None
+
+# Entry i upgrades the schema to version i + 1. Placeholders name schema-qualified tables.
+_MIGRATIONS: Final[tuple[tuple[LiteralString, ...], ...]] = (
+    (
+        """CREATE TABLE {inbox} (
+            seq bigint GENERATED ALWAYS AS IDENTITY,
+            message_id text PRIMARY KEY,
+            endpoint text NOT NULL,
+            topic_arn text NOT NULL,
+            message_type text NOT NULL,
+            subject text,
+            body bytea NOT NULL,
+            raw_delivery boolean NOT NULL DEFAULT false,
+            status text NOT NULL DEFAULT 'received'
+                CHECK (status IN ('received', 'processing', 'done', 'retrying', 'dead')),
+            attempts integer NOT NULL DEFAULT 0,
+            last_error text,
+            received_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            next_attempt_at timestamptz,
+            lease_owner text,
+            lease_until timestamptz
+        )""",
+        # Claims walk this index oldest first and stop after LIMIT, however many done rows
+        # the table holds.
+        """CREATE INDEX inbox_pending ON {inbox} (received_at, seq)
+            WHERE status IN ('received', 'retrying', 'processing')""",
+        "CREATE INDEX inbox_status ON {inbox} (status, received_at, seq)",
+        "CREATE INDEX inbox_received ON {inbox} (received_at, seq)",
+        """CREATE TABLE {actions} (
+            message_id text NOT NULL,
+            action_key text NOT NULL,
+            done_at timestamptz NOT NULL,
+            PRIMARY KEY (message_id, action_key)
+        )""",
+        """CREATE TABLE {subscriptions} (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            topic_arn text NOT NULL,
+            endpoint text NOT NULL,
+            state text NOT NULL CHECK (state IN ('pending', 'confirmed', 'unsubscribed', 'failed')),
+            message_id text NOT NULL,
+            subscription_arn text,
+            token text,
+            subscribe_url text,
+            detail text,
+            created_at timestamptz NOT NULL
+        )""",
+    ),
+)
+assert len(_MIGRATIONS) == SCHEMA_VERSION
+
+_RECORD_COLUMNS: Final = (
     "message_id, endpoint, topic_arn, message_type, subject, body, raw_delivery, status, attempts, "
     "last_error, received_at, updated_at, next_attempt_at, lease_owner, lease_until"
 )
-_DUE: Final = (
-    "(status = 'received' OR (status = 'retrying' AND next_attempt_at <= %(now)s) "
-    "OR (status = 'processing' AND lease_until <= %(now)s))"
+_SUBSCRIPTION_COLUMNS: Final = (
+    "id, topic_arn, endpoint, state, message_id, subscription_arn, token, subscribe_url, detail, created_at"
 )
-_SCHEMA_V1: Final = [
-    """CREATE TABLE IF NOT EXISTS inbox (
-        message_id TEXT PRIMARY KEY,
-        endpoint TEXT NOT NULL,
-        topic_arn TEXT NOT NULL,
-        message_type TEXT NOT NULL,
-        subject TEXT,
-        body BYTEA NOT NULL,
-        raw_delivery BOOLEAN NOT NULL DEFAULT FALSE,
-        status TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        last_error TEXT,
-        received_at TIMESTAMPTZ NOT NULL,
-        updated_at TIMESTAMPTZ NOT NULL,
-        next_attempt_at TIMESTAMPTZ,
-        lease_owner TEXT,
-        lease_until TIMESTAMPTZ
-    )""",
-    "CREATE INDEX IF NOT EXISTS inbox_status ON inbox (status, next_attempt_at, received_at)",
-    """CREATE TABLE IF NOT EXISTS actions (
-        message_id TEXT NOT NULL,
-        action_key TEXT NOT NULL,
-        done_at TIMESTAMPTZ NOT NULL,
-        PRIMARY KEY (message_id, action_key)
-    )""",
-    """CREATE TABLE IF NOT EXISTS subscriptions (
-        id BIGSERIAL PRIMARY KEY,
-        created_at TIMESTAMPTZ NOT NULL,
-        topic_arn TEXT NOT NULL,
-        endpoint TEXT NOT NULL,
-        state TEXT NOT NULL,
-        message_id TEXT NOT NULL,
-        subscription_arn TEXT,
-        token TEXT,
-        subscribe_url TEXT,
-        detail TEXT
-    )""",
-]
+
+_STATEMENTS: Final[dict[str, LiteralString]] = {
+    "create_versions": (
+        "CREATE TABLE IF NOT EXISTS {versions} (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)"
+    ),
+    "current_version": "SELECT coalesce(max(version), 0) FROM {versions}",
+    "record_version": "INSERT INTO {versions} (version, applied_at) VALUES (%s, %s)",
+    "version_table_exists": "SELECT to_regclass(%s) IS NOT NULL",
+    "insert_head": (
+        "INSERT INTO {inbox} (message_id, endpoint, topic_arn, message_type, subject, body, raw_delivery, "
+        "received_at, updated_at) VALUES "
+    ),
+    "insert_tail": " ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+    "claim": (
+        "WITH picked AS ("
+        " SELECT message_id FROM {inbox}"
+        " WHERE status IN ('received', 'retrying', 'processing')"
+        "   AND (status = 'received'"
+        "        OR (status = 'retrying' AND next_attempt_at <= %(now)s)"
+        "        OR (status = 'processing' AND lease_until <= %(now)s))"
+        " ORDER BY received_at, seq"
+        " LIMIT %(limit)s"
+        " FOR UPDATE SKIP LOCKED)"
+        " UPDATE {inbox} AS i"
+        " SET status = 'processing', attempts = i.attempts + 1, lease_owner = %(owner)s,"
+        "     lease_until = %(until)s, next_attempt_at = NULL, updated_at = %(now)s"
+        " FROM picked WHERE i.message_id = picked.message_id"
+        " RETURNING i.message_id, i.endpoint, i.topic_arn, i.message_type, i.subject, i.body, i.raw_delivery,"
+        "   i.status, i.attempts, i.last_error, i.received_at, i.updated_at, i.next_attempt_at,"
+        "   i.lease_owner, i.lease_until, i.seq"
+    ),
+    # A worker still holds a message while no other worker has claimed it since, even if
+    # its lease ran out: finishing the work it did beats running the message again.
+    "finish": (
+        "UPDATE {inbox} SET status = %(status)s, last_error = coalesce(%(error)s, last_error),"
+        " next_attempt_at = %(next_attempt_at)s, lease_owner = NULL, lease_until = NULL, updated_at = %(now)s"
+        " WHERE message_id = %(message_id)s AND status = 'processing' AND lease_owner = %(owner)s"
+    ),
+    "get": "SELECT " + _RECORD_COLUMNS + " FROM {inbox} WHERE message_id = %s",
+    "list": "SELECT " + _RECORD_COLUMNS + " FROM {inbox} ORDER BY received_at DESC, seq DESC LIMIT %s",
+    "list_status": (
+        "SELECT "
+        + _RECORD_COLUMNS
+        + " FROM {inbox} WHERE status = %s ORDER BY received_at DESC, seq DESC LIMIT %s"
+    ),
+    "counts": "SELECT status, count(*) FROM {inbox} GROUP BY status",
+    "replay": (
+        "UPDATE {inbox} SET status = 'received', attempts = 0, next_attempt_at = NULL, lease_owner = NULL,"
+        " lease_until = NULL, updated_at = %s WHERE message_id = %s AND status IN ('done', 'dead')"
+    ),
+    "replay_status": (
+        "UPDATE {inbox} SET status = 'received', attempts = 0, next_attempt_at = NULL, lease_owner = NULL,"
+        " lease_until = NULL, updated_at = %s WHERE status = %s"
+    ),
+    "purge": (
+        "WITH gone AS (DELETE FROM {inbox} WHERE status IN ('done', 'dead') AND updated_at < %s"
+        " RETURNING message_id),"
+        " gone_actions AS (DELETE FROM {actions} AS a USING gone WHERE a.message_id = gone.message_id)"
+        " SELECT count(*) FROM gone"
+    ),
+    "action_succeeded": "SELECT 1 FROM {actions} WHERE message_id = %s AND action_key = %s",
+    "record_action": (
+        "INSERT INTO {actions} (message_id, action_key, done_at) VALUES (%s, %s, %s)"
+        " ON CONFLICT (message_id, action_key) DO NOTHING"
+    ),
+    "forget_actions": "DELETE FROM {actions} WHERE message_id = %s",
+    "record_subscription": (
+        "INSERT INTO {subscriptions} (topic_arn, endpoint, state, message_id, subscription_arn, token,"
+        " subscribe_url, detail, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+    ),
+    "list_subscriptions": "SELECT " + _SUBSCRIPTION_COLUMNS + " FROM {subscriptions} ORDER BY id DESC",
+    "get_subscription": "SELECT " + _SUBSCRIPTION_COLUMNS + " FROM {subscriptions} WHERE id = %s",
+    "ping": "SELECT 1",
+}
+_ROW_PLACEHOLDERS: Final = sql.SQL("(%s, %s, %s, %s, %s, %s, %s, %s, %s)")
+
+# Server states that mean "not now", not "wrong SQL": connection loss, shutdown, too many
+# connections, serialization failure (all OperationalError), and a read-only standby after
+# a failover.
+_UNAVAILABLE: Final = (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction)
+
+# A pooled connection idle for longer than this is checked before use: a server restart
+# kills idle connections silently, and the check costs one round trip.
+_CHECK_AFTER_IDLE: Final = 1.0
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
 
 
-def _record(row: dict[str, Any]) -> InboxRecord:
+def _opt_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+def _record(row: Sequence[Any]) -> InboxRecord:
     return InboxRecord(
-        message_id=row["message_id"],
-        endpoint=row["endpoint"],
-        topic_arn=row["topic_arn"],
-        message_type=row["message_type"],
-        subject=row["subject"],
-        body=bytes(row["body"]),
-        raw_delivery=row["raw_delivery"],
-        status=InboxStatus(row["status"]),
-        attempts=row["attempts"],
-        last_error=row["last_error"],
-        received_at=row["received_at"],
-        updated_at=row["updated_at"],
-        next_attempt_at=row["next_attempt_at"],
-        lease_owner=row["lease_owner"],
-        lease_until=row["lease_until"],
+        message_id=row[0],
+        endpoint=row[1],
+        topic_arn=row[2],
+        message_type=row[3],
+        subject=row[4],
+        body=bytes(row[5]),
+        raw_delivery=row[6],
+        status=InboxStatus(row[7]),
+        attempts=row[8],
+        last_error=row[9],
+        received_at=_utc(row[10]),
+        updated_at=_utc(row[11]),
+        next_attempt_at=_opt_utc(row[12]),
+        lease_owner=row[13],
+        lease_until=_opt_utc(row[14]),
     )
 
 
-def _subscription(row: dict[str, Any]) -> SubscriptionRecord:
+def _subscription(row: Sequence[Any]) -> SubscriptionRecord:
     return SubscriptionRecord(
-        id=row["id"],
-        created_at=row["created_at"],
-        topic_arn=row["topic_arn"],
-        endpoint=row["endpoint"],
-        state=SubscriptionState(row["state"]),
-        message_id=row["message_id"],
-        subscription_arn=row["subscription_arn"],
-        token=row["token"],
-        subscribe_url=row["subscribe_url"],
-        detail=row["detail"],
+        id=row[0],
+        topic_arn=row[1],
+        endpoint=row[2],
+        state=SubscriptionState(row[3]),
+        message_id=row[4],
+        subscription_arn=row[5],
+        token=row[6],
+        subscribe_url=row[7],
+        detail=row[8],
+        created_at=_utc(row[9]),
     )
 
 
 class PostgresStore:
-    """Inbox in PostgreSQL at ``url``; ``schema`` isolates its tables (created if missing)."""
+    """The inbox in PostgreSQL, in its own ``schema`` (created if missing).
+
+    ``connect_timeout``: seconds an operation waits for a connection before reporting the
+    store unavailable (also libpq's connect timeout, which it rounds up to 2 s).
+    ``reconnect_timeout``: bounds the pool's back-off between reconnection attempts during
+    an outage, and so how long recovery can lag behind the server's return.
+    """
 
     def __init__(
         self,
@@ -134,312 +256,399 @@ class PostgresStore:
         *,
         schema: str = "sns_subscriber",
         min_size: int = 1,
-        max_size: int = 8,
+        max_size: int = 10,
         connect_timeout: float = 2.0,
+        reconnect_timeout: float = 5.0,
         max_batch: int = 256,
-        clock: Callable[[], datetime] | None = None,
+        application_name: str = "sns-subscriber",
+        clock: Clock | None = None,
     ) -> None:
-        if not _IDENTIFIER.fullmatch(schema):
-            raise ConfigurationError("PostgreSQL schema name must match [a-z_][a-z0-9_]*", value=schema)
-        self.url = url
-        self.schema = schema
-        self.clock = clock or _utcnow
-        self.connect_timeout = connect_timeout
-        self._pool = ConnectionPool(
-            url,
-            min_size=min_size,
-            max_size=max_size,
-            timeout=connect_timeout,
-            open=False,
-            kwargs={"connect_timeout": max(1, int(connect_timeout)), "autocommit": False},
-            configure=self._configure,
-            check=ConnectionPool.check_connection,
-            reconnect_timeout=0,
-            name="sns-subscriber",
+        self._schema = check_identifier(schema, "PostgreSQL schema")
+        self._timeout = connect_timeout
+        self._clock = clock or utc_now
+        self._conninfo = _conninfo(url, timeout=connect_timeout, application_name=application_name)
+        self._statements = self._compose(schema)
+        self._insert_cache: dict[int, sql.Composed] = {}
+        self._lock_key = int.from_bytes(
+            hashlib.sha256(f"sns_subscriber.migrate:{schema}".encode()).digest()[:8], "big", signed=True
         )
-        # Open without waiting: a server that is down at start must not block start-up.
+        self._pool: ConnectionPool[Connection] = ConnectionPool(
+            self._conninfo,
+            min_size=min_size,
+            max_size=max(min_size, max_size),
+            kwargs={"autocommit": True},
+            open=False,
+            timeout=connect_timeout,
+            reconnect_timeout=reconnect_timeout,
+            name=f"sns-subscriber:{schema}",
+        )
+        # Opening does not wait for the server: connections are made in the background.
         self._pool.open(wait=False)
+        self._last_used: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
+        self._last_used_lock = threading.Lock()
+        self._committer: GroupCommitter[NewMessage] = GroupCommitter(
+            self._insert_batch,
+            max_batch=max_batch,
+            weigh=lambda item: len(item.body),
+            name=f"sns-postgres-commit:{schema}",
+        )
+        self._close_lock = threading.Lock()
         self._closed = False
-        self._committer = GroupCommitter(self._write_batch, max_batch=max_batch, name="sns-pg-commit")
 
-    def _configure(self, connection: psycopg.Connection[Any]) -> None:
-        connection.autocommit = True
-        connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
-        connection.autocommit = False
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self._schema!r})"
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def schema(self) -> str:
+        return self._schema
+
+    @staticmethod
+    def _compose(schema: str) -> dict[str, sql.Composed]:
+        tables = {
+            "inbox": sql.Identifier(schema, "inbox"),
+            "actions": sql.Identifier(schema, "inbox_actions"),
+            "subscriptions": sql.Identifier(schema, "subscriptions"),
+            "versions": sql.Identifier(schema, "schema_version"),
+        }
+        composed = {name: sql.SQL(text).format(**tables) for name, text in _STATEMENTS.items()}
+        for version, statements in enumerate(_MIGRATIONS, start=1):
+            for index, text in enumerate(statements):
+                composed[f"migration:{version}:{index}"] = sql.SQL(text).format(**tables)
+        return composed
+
+    # -- connections ------------------------------------------------------------------------
 
     @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
-        if self._closed:
-            raise StoreUnavailableError("the store is closed")
+    def _translated(self) -> Iterator[None]:
         try:
-            with (
-                self._pool.connection(timeout=self.connect_timeout) as connection,
-                connection.transaction(),
-                connection.cursor(row_factory=dict_row) as cursor,
-            ):
-                yield cursor
+            yield
+        except PoolClosed as exc:
+            raise StoreUnavailableError("the store is closed") from exc
         except PoolTimeout as exc:
-            raise StoreUnavailableError(f"PostgreSQL inbox unreachable: {exc}") from exc
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailableError(f"PostgreSQL inbox unavailable: {exc}") from exc
+            raise StoreUnavailableError(
+                f"PostgreSQL store unavailable: no connection within {self._timeout:g} s "
+                "(the 'psycopg.pool' log says why)"
+            ) from exc
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailableError(f"PostgreSQL store unavailable: {exc}") from exc
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A live pooled connection, within ``timeout``; errors are translated."""
+        with self._translated():
+            deadline = time.monotonic() + self._timeout
+            while True:
+                conn = self._pool.getconn(timeout=max(deadline - time.monotonic(), 0.001))
+                if self._alive(conn):
+                    break
+                # Dead (server restarted): the pool discards it and reconnects in the background.
+                self._pool.putconn(conn)
+                if time.monotonic() >= deadline:
+                    raise PoolTimeout()
+            try:
+                yield conn
+            finally:
+                with self._last_used_lock:
+                    self._last_used[conn] = time.monotonic()
+                self._pool.putconn(conn)
+
+    def _alive(self, conn: Connection) -> bool:
+        with self._last_used_lock:
+            last_used = self._last_used.get(conn, 0.0)
+        if time.monotonic() - last_used < _CHECK_AFTER_IDLE:
+            return True
+        try:
+            conn.execute("")
+        except psycopg.OperationalError:
+            return False
+        return True
 
     def _now(self) -> datetime:
-        return self.clock()
+        return as_utc(self._clock())
 
-    # -- schema -----------------------------------------------------------------------
+    # Results are read before the connection goes back to the pool.
+
+    def _fetchall(self, name: str, params: _Params = None) -> builtins.list[tuple[Any, ...]]:
+        with self._connection() as conn:
+            return conn.execute(self._statements[name], params).fetchall()
+
+    def _fetchone(self, name: str, params: _Params = None) -> tuple[Any, ...] | None:
+        with self._connection() as conn:
+            return conn.execute(self._statements[name], params).fetchone()
+
+    def _rowcount(self, name: str, params: _Params = None) -> int:
+        with self._connection() as conn:
+            return conn.execute(self._statements[name], params).rowcount
+
+    # -- schema -------------------------------------------------------------------------------
 
     def migrate(self) -> None:
-        if self._closed:
-            raise StoreUnavailableError("the store is closed")
         try:
-            timeout = max(1, int(self.connect_timeout))
-            with (
-                psycopg.connect(self.url, connect_timeout=timeout) as connection,
-                connection.transaction(),
-                connection.cursor() as cursor,
-            ):
-                # Two processes starting together must not both create the schema.
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
-                cursor.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(self.schema)))
-                cursor.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-                cursor.execute("SELECT MAX(version) FROM schema_version")
-                row = cursor.fetchone()
-                current = (row[0] if row else None) or 0
+            with self._connection() as conn, conn.transaction():
+                # Two processes starting together take turns; the second finds nothing to do.
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self._schema,)
+                ).fetchone()
+                if exists is None:
+                    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self._schema)))
+                conn.execute(self._statements["create_versions"])
+                row = conn.execute(self._statements["current_version"]).fetchone()
+                current = int(row[0]) if row else 0
                 if current > SCHEMA_VERSION:
-                    raise StoreUnavailableError(
-                        f"inbox schema version {current} is newer than this sns-subscriber ({SCHEMA_VERSION})"
+                    raise ConfigurationError(
+                        f"PostgreSQL schema {self._schema} has schema version {current}, newer than this "
+                        f"sns-subscriber understands ({SCHEMA_VERSION}); upgrade sns-subscriber",
+                        value=str(current),
                     )
-                if current < 1:
-                    for statement in _SCHEMA_V1:
-                        cursor.execute(statement)
-                    cursor.execute("INSERT INTO schema_version (version) VALUES (1)")
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailableError(f"PostgreSQL inbox unavailable: {exc}") from exc
+                for version in range(current + 1, SCHEMA_VERSION + 1):
+                    for index in range(len(_MIGRATIONS[version - 1])):
+                        conn.execute(self._statements[f"migration:{version}:{index}"])
+                    conn.execute(self._statements["record_version"], (version, self._now()))
+        except StoreUnavailableError as exc:
+            if isinstance(exc.__cause__, PoolTimeout):
+                self._explain_unreachable()
+            raise
+
+    def _explain_unreachable(self) -> None:
+        # At start-up, say why the server is unreachable (refused, bad password, no such
+        # database) instead of only "no connection within 2 s".
+        try:
+            psycopg.connect(self._conninfo).close()
+        except psycopg.Error as probe:
+            raise StoreUnavailableError(f"PostgreSQL store unavailable: {probe}") from probe
 
     def schema_version(self) -> int:
-        with self._transaction() as cursor:
-            cursor.execute("SELECT MAX(version) AS v FROM schema_version")
-            row = cursor.fetchone()
-        return int(row["v"] or 0) if row else 0
+        """The schema version recorded in the database (0 before :meth:`migrate`)."""
+        table = f"{self._schema}.schema_version"
+        with self._connection() as conn:
+            row = conn.execute(self._statements["version_table_exists"], (table,)).fetchone()
+            if not row or not row[0]:
+                return 0
+            row = conn.execute(self._statements["current_version"]).fetchone()
+        return int(row[0]) if row else 0
 
-    # -- receiving ----------------------------------------------------------------------
+    # -- receiving ------------------------------------------------------------------------------
 
     def submit(self, item: NewMessage) -> Future[bool]:
-        return self._committer.submit(item)
+        return self._committer.submit(check_new_message(item))
 
     def add(self, item: NewMessage) -> bool:
         return self.submit(item).result()
 
-    def _write_batch(self, items: Sequence[NewMessage]) -> list[bool]:
-        now = self._now()
-        # Only the first occurrence of an id inside one batch can be the inserted one.
+    def _insert_statement(self, rows: int) -> sql.Composed:
+        statement = self._insert_cache.get(rows)
+        if statement is None:
+            statement = sql.Composed(
+                [
+                    self._statements["insert_head"],
+                    sql.SQL(", ").join([_ROW_PLACEHOLDERS] * rows),
+                    self._statements["insert_tail"],
+                ]
+            )
+            self._insert_cache[rows] = statement
+        return statement
+
+    def _insert_batch(self, items: Sequence[NewMessage]) -> list[bool]:
+        # One row per MessageId: the first occurrence in the batch is the one that can be new.
         first: dict[str, int] = {}
         for index, item in enumerate(items):
             first.setdefault(item.message_id, index)
-        unique = [items[i] for i in sorted(first.values())]
-        placeholders = sql.SQL(", ").join(
-            sql.SQL("(%s, %s, %s, %s, %s, %s, %s, 'received', 0, %s, %s)") for _ in unique
-        )
+        unique = [items[index] for index in first.values()]
+        now = self._now()
         params: list[Any] = []
         for item in unique:
-            params += [item.message_id, item.endpoint, item.topic_arn, item.message_type, item.subject,
-                       item.body, item.raw_delivery, now, now]  # fmt: skip
-        query = sql.SQL(
-            "INSERT INTO inbox (message_id, endpoint, topic_arn, message_type, subject, body, raw_delivery, "
-            "status, attempts, received_at, updated_at) VALUES {} ON CONFLICT (message_id) DO NOTHING "
-            "RETURNING message_id"
-        ).format(placeholders)
-        with self._transaction() as cursor:
-            cursor.execute(query, params)
-            inserted = {row["message_id"] for row in cursor.fetchall()}
-        return [item.message_id in inserted and first[item.message_id] == i for i, item in enumerate(items)]
+            params += (
+                item.message_id,
+                item.endpoint,
+                item.topic_arn,
+                item.message_type,
+                item.subject,
+                item.body,
+                item.raw_delivery,
+                now,
+                now,
+            )
+        with self._connection() as conn:
+            # One statement in autocommit: it is its own transaction, committed (and durable,
+            # with the default synchronous_commit) when execute returns.
+            inserted = {row[0] for row in conn.execute(self._insert_statement(len(unique)), params)}
+        return [
+            first[item.message_id] == index and item.message_id in inserted
+            for index, item in enumerate(items)
+        ]
 
-    # -- working ----------------------------------------------------------------------
+    # -- processing -------------------------------------------------------------------------------
 
-    def claim(self, worker_id: str, *, limit: int = 10, lease_seconds: float = 60.0) -> list[InboxRecord]:
+    def claim(
+        self, worker_id: str, *, limit: int = 10, lease_seconds: float = 60.0
+    ) -> builtins.list[InboxRecord]:
+        if check_limit(limit) == 0:
+            return []
         now = self._now()
-        with self._transaction() as cursor:
-            cursor.execute(
-                f"UPDATE inbox SET status = 'processing', lease_owner = %(worker)s, lease_until = %(until)s, "
-                f"attempts = attempts + 1, updated_at = %(now)s WHERE message_id IN ("
-                f"SELECT message_id FROM inbox WHERE {_DUE} ORDER BY received_at LIMIT %(limit)s "
-                f"FOR UPDATE SKIP LOCKED) RETURNING {_COLUMNS}",
-                {
-                    "worker": worker_id,
-                    "until": now + timedelta(seconds=lease_seconds),
-                    "now": now,
-                    "limit": limit,
-                },
-            )
-            rows = cursor.fetchall()
-        return sorted((_record(r) for r in rows), key=lambda r: r.received_at)
+        params = {
+            "owner": worker_id,
+            "until": now + timedelta(seconds=lease_seconds),
+            "now": now,
+            "limit": limit,
+        }
+        rows = self._fetchall("claim", params)
+        # RETURNING yields rows in no promised order; seq breaks ties of equal timestamps.
+        rows.sort(key=lambda row: (row[10], row[15]))
+        return [_record(row) for row in rows]
 
-    def claim_message(
-        self, message_id: str, worker_id: str, *, lease_seconds: float = 60.0
-    ) -> InboxRecord | None:
-        now = self._now()
-        with self._transaction() as cursor:
-            cursor.execute(
-                f"UPDATE inbox SET status = 'processing', lease_owner = %(worker)s, lease_until = %(until)s, "
-                f"attempts = attempts + 1, updated_at = %(now)s WHERE message_id IN ("
-                f"SELECT message_id FROM inbox WHERE message_id = %(id)s AND {_DUE} FOR UPDATE SKIP LOCKED) "
-                f"RETURNING {_COLUMNS}",
-                {
-                    "worker": worker_id,
-                    "until": now + timedelta(seconds=lease_seconds),
-                    "now": now,
-                    "id": message_id,
-                },
-            )
-            row = cursor.fetchone()
-        return _record(row) if row is not None else None
-
-    def _finish(self, message_id: str, worker_id: str, assignments: str, params: dict[str, Any]) -> bool:
-        with self._transaction() as cursor:
-            cursor.execute(
-                f"UPDATE inbox SET {assignments}, lease_owner = NULL, lease_until = NULL, updated_at = %(now)s "
-                "WHERE message_id = %(id)s AND status = 'processing' AND lease_owner = %(worker)s",
-                {"id": message_id, "worker": worker_id, "now": self._now(), **params},
-            )
-            return cursor.rowcount == 1
+    def _finish(
+        self,
+        message_id: str,
+        worker_id: str,
+        status: InboxStatus,
+        *,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        params = {
+            "status": status.value,
+            "error": clean_text(error),
+            "next_attempt_at": next_attempt_at,
+            "now": self._now(),
+            "message_id": message_id,
+            "owner": worker_id,
+        }
+        return self._rowcount("finish", params) == 1
 
     def complete(self, message_id: str, worker_id: str) -> bool:
-        return self._finish(message_id, worker_id, "status = 'done', next_attempt_at = NULL", {})
+        return self._finish(message_id, worker_id, InboxStatus.DONE)
 
     def retry(self, message_id: str, worker_id: str, *, error: str, delay_seconds: float) -> bool:
-        return self._finish(
-            message_id,
-            worker_id,
-            "status = 'retrying', last_error = %(error)s, next_attempt_at = %(due)s",
-            {"error": error, "due": self._now() + timedelta(seconds=delay_seconds)},
-        )
+        due = self._now() + timedelta(seconds=max(0.0, delay_seconds))
+        return self._finish(message_id, worker_id, InboxStatus.RETRYING, error=error, next_attempt_at=due)
 
     def fail(self, message_id: str, worker_id: str, *, error: str) -> bool:
-        return self._finish(
-            message_id,
-            worker_id,
-            "status = 'dead', last_error = %(error)s, next_attempt_at = NULL",
-            {"error": error},
-        )
+        return self._finish(message_id, worker_id, InboxStatus.DEAD, error=error)
 
-    # -- looking ----------------------------------------------------------------------
-
-    def _fetch(self, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        with self._transaction() as cursor:
-            cursor.execute(query, params)
-            return cursor.fetchall()
+    # -- inspecting and administering ---------------------------------------------------------------
 
     def get(self, message_id: str) -> InboxRecord | None:
-        rows = self._fetch(f"SELECT {_COLUMNS} FROM inbox WHERE message_id = %s", (message_id,))
-        return _record(rows[0]) if rows else None
+        row = self._fetchone("get", (message_id,))
+        return None if row is None else _record(row)
 
     def list(self, *, status: InboxStatus | None = None, limit: int = 100) -> builtins.list[InboxRecord]:
+        check_limit(limit)
         if status is None:
-            rows = self._fetch(f"SELECT {_COLUMNS} FROM inbox ORDER BY received_at DESC LIMIT %s", (limit,))
+            rows = self._fetchall("list", (limit,))
         else:
-            rows = self._fetch(
-                f"SELECT {_COLUMNS} FROM inbox WHERE status = %s ORDER BY received_at DESC LIMIT %s",
-                (str(status), limit),
-            )
-        return [_record(r) for r in rows]
+            rows = self._fetchall("list_status", (InboxStatus(status).value, limit))
+        return [_record(row) for row in rows]
 
     def counts(self) -> dict[InboxStatus, int]:
         counts = dict.fromkeys(InboxStatus, 0)
-        for row in self._fetch("SELECT status, COUNT(*) AS n FROM inbox GROUP BY status"):
-            counts[InboxStatus(row["status"])] = row["n"]
+        counts.update({InboxStatus(status): count for status, count in self._fetchall("counts")})
         return counts
 
     def replay(self, message_id: str) -> bool:
-        with self._transaction() as cursor:
-            cursor.execute(
-                "UPDATE inbox SET status = 'received', next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, "
-                "updated_at = %s WHERE message_id = %s AND status IN ('done', 'dead')",
-                (self._now(), message_id),
-            )
-            return cursor.rowcount == 1
+        return self._rowcount("replay", (self._now(), message_id)) == 1
 
     def replay_status(self, status: InboxStatus) -> int:
-        if status not in (InboxStatus.DONE, InboxStatus.DEAD):
+        if InboxStatus(status) not in FINISHED_STATUSES:
             return 0
-        with self._transaction() as cursor:
-            cursor.execute(
-                "UPDATE inbox SET status = 'received', next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, "
-                "updated_at = %s WHERE status = %s",
-                (self._now(), str(status)),
-            )
-            return cursor.rowcount
+        return self._rowcount("replay_status", (self._now(), status.value))
 
     def purge(self, *, older_than: datetime) -> int:
-        with self._transaction() as cursor:
-            cursor.execute(
-                "DELETE FROM actions WHERE message_id IN (SELECT message_id FROM inbox "
-                "WHERE status IN ('done', 'dead') AND updated_at < %s)",
-                (older_than,),
-            )
-            cursor.execute(
-                "DELETE FROM inbox WHERE status IN ('done', 'dead') AND updated_at < %s", (older_than,)
-            )
-            return cursor.rowcount
+        row = self._fetchone("purge", (as_utc(older_than),))
+        return int(row[0]) if row else 0
 
-    # -- action ledger ------------------------------------------------------------------
+    # -- action ledger ----------------------------------------------------------------------------------
 
     def action_succeeded(self, message_id: str, action_key: str) -> bool:
-        return bool(
-            self._fetch(
-                "SELECT 1 FROM actions WHERE message_id = %s AND action_key = %s", (message_id, action_key)
-            )
-        )
+        return self._fetchone("action_succeeded", (message_id, action_key)) is not None
 
     def record_action(self, message_id: str, action_key: str) -> None:
-        with self._transaction() as cursor:
-            cursor.execute(
-                "INSERT INTO actions (message_id, action_key, done_at) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                (message_id, action_key, self._now()),
-            )
+        self._rowcount("record_action", (message_id, action_key, self._now()))
 
     def forget_actions(self, message_id: str) -> int:
-        with self._transaction() as cursor:
-            cursor.execute("DELETE FROM actions WHERE message_id = %s", (message_id,))
-            return cursor.rowcount
+        return self._rowcount("forget_actions", (message_id,))
 
-    # -- subscriptions ------------------------------------------------------------------
+    # -- subscriptions ------------------------------------------------------------------------------------
 
     def record_subscription(self, event: SubscriptionEvent) -> SubscriptionRecord:
-        with self._transaction() as cursor:
-            cursor.execute(
-                "INSERT INTO subscriptions (created_at, topic_arn, endpoint, state, message_id, subscription_arn, "
-                "token, subscribe_url, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
-                (self._now(), event.topic_arn, event.endpoint, str(event.state), event.message_id,
-                 event.subscription_arn, event.token, event.subscribe_url, event.detail),
-            )  # fmt: skip
-            row = cursor.fetchone()
+        created_at = self._now()
+        detail = clean_text(event.detail)
+        state = SubscriptionState(event.state)
+        row = self._fetchone(
+            "record_subscription",
+            (
+                event.topic_arn,
+                event.endpoint,
+                state.value,
+                event.message_id,
+                event.subscription_arn,
+                event.token,
+                event.subscribe_url,
+                detail,
+                created_at,
+            ),
+        )
         assert row is not None
-        return _subscription(row)
+        return SubscriptionRecord(
+            id=row[0],
+            created_at=created_at,
+            topic_arn=event.topic_arn,
+            endpoint=event.endpoint,
+            state=state,
+            message_id=event.message_id,
+            subscription_arn=event.subscription_arn,
+            token=event.token,
+            subscribe_url=event.subscribe_url,
+            detail=detail,
+        )
 
     def list_subscriptions(self) -> builtins.list[SubscriptionRecord]:
-        return [_subscription(r) for r in self._fetch("SELECT * FROM subscriptions ORDER BY id DESC")]
+        return [_subscription(row) for row in self._fetchall("list_subscriptions")]
 
     def get_subscription(self, subscription_id: int) -> SubscriptionRecord | None:
-        rows = self._fetch("SELECT * FROM subscriptions WHERE id = %s", (subscription_id,))
-        return _subscription(rows[0]) if rows else None
+        row = self._fetchone("get_subscription", (subscription_id,))
+        return None if row is None else _subscription(row)
 
-    # -- lifecycle ----------------------------------------------------------------------
+    # -- lifecycle -------------------------------------------------------------------------------------------
 
     def ping(self) -> None:
-        self._fetch("SELECT 1 AS ok")
+        self._fetchone("ping")
 
     def drop_schema(self) -> None:
-        """Remove this store's schema and everything in it (tests, uninstall)."""
-        with self._transaction() as cursor:
-            cursor.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
+        """Drop the schema with everything in it (tests, uninstalling); never ``public``."""
+        if self._schema == "public":
+            raise ConfigurationError("refusing to drop the public schema", value=self._schema)
+        with self._connection() as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self._schema)))
 
     def close(self) -> None:
-        if self._closed:
-            return
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
         self._committer.close()
-        self._closed = True
         self._pool.close()
 
-    def __repr__(self) -> str:
-        return f"PostgresStore(schema={self.schema!r})"
+
+def _conninfo(url: str, *, timeout: float, application_name: str) -> str:
+    try:
+        given = conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        # The URL may hold a password: name the problem, not the value.
+        raise ConfigurationError(f"invalid PostgreSQL store URL: {exc}") from exc
+    # Defaults that keep an outage short; anything the URL sets wins.
+    defaults: dict[str, Any] = {
+        "connect_timeout": max(2, math.ceil(timeout)),
+        "application_name": application_name,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }
+    return make_conninfo(url, **{key: value for key, value in defaults.items() if key not in given})

@@ -1,404 +1,649 @@
-"""The embedded inbox: one SQLite file in WAL mode.
+"""The embedded inbox: one SQLite file in WAL mode, shared by threads and processes.
 
-Writes of new messages go through one committer thread (group commit); everything else uses
-short transactions on per-thread connections. ``BEGIN IMMEDIATE`` makes claims atomic across
-threads and processes sharing the file.
+New messages are written by one committer thread (group commit, see ``_batching``); every
+other operation borrows a pooled connection for one short transaction. Writes start with
+``BEGIN IMMEDIATE``: SQLite then serializes writers across every process using the file, so a
+claim's read-then-update cannot interleave with another claim's.
 """
 
 from __future__ import annotations
 
 import builtins
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
 from ..exceptions import ConfigurationError, StoreUnavailableError
 from ._batching import GroupCommitter
 from .base import (
+    FINISHED_STATUSES,
     SCHEMA_VERSION,
+    Clock,
     InboxRecord,
     InboxStatus,
     NewMessage,
     SubscriptionEvent,
     SubscriptionRecord,
     SubscriptionState,
+    as_utc,
+    check_limit,
+    check_new_message,
+    clean_text,
+    utc_now,
 )
 
 __all__ = ["SQLiteStore"]
 
-_SCHEMA: Final = [
-    """CREATE TABLE IF NOT EXISTS inbox (
-        message_id TEXT PRIMARY KEY,
-        endpoint TEXT NOT NULL,
-        topic_arn TEXT NOT NULL,
-        message_type TEXT NOT NULL,
-        subject TEXT,
-        body BLOB NOT NULL,
-        raw_delivery INTEGER NOT NULL DEFAULT 0,
-        status TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        last_error TEXT,
-        received_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        next_attempt_at REAL,
-        lease_owner TEXT,
-        lease_until REAL
-    )""",
-    "CREATE INDEX IF NOT EXISTS inbox_status ON inbox (status, next_attempt_at, received_at)",
-    """CREATE TABLE IF NOT EXISTS actions (
-        message_id TEXT NOT NULL,
-        action_key TEXT NOT NULL,
-        done_at REAL NOT NULL,
-        PRIMARY KEY (message_id, action_key)
-    )""",
-    """CREATE TABLE IF NOT EXISTS subscriptions (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        created_at REAL NOT NULL,
-        topic_arn TEXT NOT NULL,
-        endpoint TEXT NOT NULL,
-        state TEXT NOT NULL,
-        message_id TEXT NOT NULL,
-        subscription_arn TEXT,
-        token TEXT,
-        subscribe_url TEXT,
-        detail TEXT
-    )""",
-]
-_COLUMNS: Final = (
+MEMORY: Final = ":memory:"
+
+# Each entry upgrades the schema by one version; entry i creates version i + 1.
+_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """CREATE TABLE inbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            message_id TEXT NOT NULL UNIQUE,
+            endpoint TEXT NOT NULL,
+            topic_arn TEXT NOT NULL,
+            message_type TEXT NOT NULL,
+            subject TEXT,
+            body BLOB NOT NULL,
+            raw_delivery INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'received'
+                CHECK (status IN ('received', 'processing', 'done', 'retrying', 'dead')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            received_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            next_attempt_at TEXT,
+            lease_owner TEXT,
+            lease_until TEXT
+        )""",
+        # Claims walk this index oldest first and stop after LIMIT hits, however many done
+        # rows the table holds. The claim query repeats its WHERE clause verbatim (SQLite
+        # only uses a partial index whose condition the query states as written) and names
+        # it with INDEXED BY: without statistics the planner prefers sorting a whole backlog.
+        """CREATE INDEX inbox_pending ON inbox (received_at, seq)
+            WHERE status IN ('received', 'retrying', 'processing')""",
+        "CREATE INDEX inbox_status ON inbox (status, received_at, seq)",
+        "CREATE INDEX inbox_received ON inbox (received_at, seq)",
+        """CREATE TABLE inbox_actions (
+            message_id TEXT NOT NULL,
+            action_key TEXT NOT NULL,
+            done_at TEXT NOT NULL,
+            PRIMARY KEY (message_id, action_key)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE subscriptions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            topic_arn TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'confirmed', 'unsubscribed', 'failed')),
+            message_id TEXT NOT NULL,
+            subscription_arn TEXT,
+            token TEXT,
+            subscribe_url TEXT,
+            detail TEXT,
+            created_at TEXT NOT NULL
+        )""",
+    ),
+)
+assert len(_MIGRATIONS) == SCHEMA_VERSION
+
+_RECORD_COLUMNS: Final = (
     "message_id, endpoint, topic_arn, message_type, subject, body, raw_delivery, status, attempts, "
     "last_error, received_at, updated_at, next_attempt_at, lease_owner, lease_until"
 )
-_DUE: Final = (
-    "(status = 'received' OR (status = 'retrying' AND next_attempt_at <= :now) "
-    "OR (status = 'processing' AND lease_until <= :now))"
+_SUBSCRIPTION_COLUMNS: Final = (
+    "id, topic_arn, endpoint, state, message_id, subscription_arn, token, subscribe_url, detail, created_at"
 )
 
+_INSERT: Final = """
+    INSERT INTO inbox (message_id, endpoint, topic_arn, message_type, subject, body, raw_delivery,
+                       received_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (message_id) DO NOTHING"""
+_CLAIM: Final = f"""
+    UPDATE inbox
+    SET status = 'processing', attempts = attempts + 1, lease_owner = :owner, lease_until = :until,
+        next_attempt_at = NULL, updated_at = :now
+    WHERE seq IN (
+        SELECT seq FROM inbox INDEXED BY inbox_pending
+        WHERE status IN ('received', 'retrying', 'processing')
+          AND (status = 'received'
+               OR (status = 'retrying' AND next_attempt_at <= :now)
+               OR (status = 'processing' AND lease_until <= :now))
+        ORDER BY received_at, seq
+        LIMIT :limit)
+    RETURNING {_RECORD_COLUMNS}, seq"""
+# A worker still holds a message while no other worker has claimed it since, even if its
+# lease ran out: finishing the work it did beats running the message again.
+_FINISH: Final = """
+    UPDATE inbox
+    SET status = :status, last_error = coalesce(:error, last_error), next_attempt_at = :next_attempt_at,
+        lease_owner = NULL, lease_until = NULL, updated_at = :now
+    WHERE message_id = :message_id AND status = 'processing' AND lease_owner = :owner"""
+_REPLAY_SET: Final = """
+    UPDATE inbox
+    SET status = 'received', attempts = 0, next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL,
+        updated_at = ?"""
+_REPLAY_ONE: Final = _REPLAY_SET + " WHERE message_id = ? AND status IN ('done', 'dead')"
+_REPLAY_STATUS: Final = _REPLAY_SET + " WHERE status = ?"
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
+# Primary result codes that mean "the database cannot be used right now", not "the SQL is
+# wrong": locked past the busy timeout, I/O error, disk full, file unreadable or read-only.
+_OUTAGE_CODES: Final = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
+
+# Values come from this table, never from the caller: PRAGMA takes no parameters.
+_SYNCHRONOUS_PRAGMAS: Final = {
+    "NORMAL": "PRAGMA synchronous = NORMAL",
+    "FULL": "PRAGMA synchronous = FULL",
+    "EXTRA": "PRAGMA synchronous = EXTRA",
+}
 
 
-def _ts(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
+def _ts(value: datetime) -> str:
+    # Fixed-width ISO 8601 in UTC sorts like the instants it names, so SQL compares text.
+    return as_utc(value).isoformat(timespec="microseconds")
 
 
-def _record(row: sqlite3.Row) -> InboxRecord:
+def _dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _opt_dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _record(row: Sequence[Any]) -> InboxRecord:
     return InboxRecord(
-        message_id=row["message_id"],
-        endpoint=row["endpoint"],
-        topic_arn=row["topic_arn"],
-        message_type=row["message_type"],
-        subject=row["subject"],
-        body=bytes(row["body"]),
-        raw_delivery=bool(row["raw_delivery"]),
-        status=InboxStatus(row["status"]),
-        attempts=row["attempts"],
-        last_error=row["last_error"],
-        received_at=datetime.fromtimestamp(row["received_at"], UTC),
-        updated_at=datetime.fromtimestamp(row["updated_at"], UTC),
-        next_attempt_at=_ts(row["next_attempt_at"]),
-        lease_owner=row["lease_owner"],
-        lease_until=_ts(row["lease_until"]),
+        message_id=row[0],
+        endpoint=row[1],
+        topic_arn=row[2],
+        message_type=row[3],
+        subject=row[4],
+        body=bytes(row[5]),
+        raw_delivery=bool(row[6]),
+        status=InboxStatus(row[7]),
+        attempts=row[8],
+        last_error=row[9],
+        received_at=_dt(row[10]),
+        updated_at=_dt(row[11]),
+        next_attempt_at=_opt_dt(row[12]),
+        lease_owner=row[13],
+        lease_until=_opt_dt(row[14]),
     )
 
 
-def _subscription(row: sqlite3.Row) -> SubscriptionRecord:
+def _subscription(row: Sequence[Any]) -> SubscriptionRecord:
     return SubscriptionRecord(
-        id=row["id"],
-        created_at=datetime.fromtimestamp(row["created_at"], UTC),
-        topic_arn=row["topic_arn"],
-        endpoint=row["endpoint"],
-        state=SubscriptionState(row["state"]),
-        message_id=row["message_id"],
-        subscription_arn=row["subscription_arn"],
-        token=row["token"],
-        subscribe_url=row["subscribe_url"],
-        detail=row["detail"],
+        id=row[0],
+        topic_arn=row[1],
+        endpoint=row[2],
+        state=SubscriptionState(row[3]),
+        message_id=row[4],
+        subscription_arn=row[5],
+        token=row[6],
+        subscribe_url=row[7],
+        detail=row[8],
+        created_at=_dt(row[9]),
     )
+
+
+class _ConnectionPool:
+    """Idle connections kept for reuse; ``limit`` bounds how many exist at once."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], *, limit: int | None, keep: int) -> None:
+        self._connect = connect
+        self._keep = keep
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(limit) if limit else None
+        self._closed = False
+
+    @contextmanager
+    def borrow(self) -> Iterator[sqlite3.Connection]:
+        if self._slots is not None:
+            self._slots.acquire()
+        try:
+            with self._lock:
+                if self._closed:
+                    raise StoreUnavailableError("the store is closed")
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                conn = self._connect()
+            reusable = False
+            try:
+                yield conn
+                reusable = not conn.in_transaction
+            finally:
+                self._give_back(conn, reusable)
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+
+    def _give_back(self, conn: sqlite3.Connection, reusable: bool) -> None:
+        if not reusable:
+            # Left mid-transaction by an error: roll back, or drop it if even that fails.
+            try:
+                conn.rollback()
+            except sqlite3.Error:
+                conn.close()
+                return
+        with self._lock:
+            if not self._closed and len(self._idle) < self._keep:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
 
 class SQLiteStore:
-    """Inbox in the SQLite file ``path``. ``synchronous="FULL"`` (default) fsyncs every
-    commit: an acknowledged message survives a power loss; ``"NORMAL"`` survives a crash of
-    the process but may lose the last commits on power loss."""
+    """The inbox in one SQLite file (or ``":memory:"``, for one process and tests).
+
+    ``synchronous`` is ``"FULL"`` (default: a commit survives power loss) or ``"NORMAL"`` (in
+    WAL mode a commit survives a crash of the process but maybe not of the machine).
+    ``busy_timeout`` is how long, in seconds, a write waits for another writer before the
+    store reports itself unavailable.
+    """
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | os.PathLike[str],
         *,
         synchronous: str = "FULL",
         busy_timeout: float = 5.0,
         max_batch: int = 256,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        if synchronous.upper() not in ("FULL", "NORMAL"):
-            raise ConfigurationError("synchronous must be FULL or NORMAL", value=synchronous)
-        self.path = str(path)
-        self.synchronous = synchronous.upper()
-        self.busy_timeout = busy_timeout
-        self.clock = clock or _utcnow
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
+        pragma = _SYNCHRONOUS_PRAGMAS.get(str(synchronous).upper())
+        if pragma is None:
+            raise ConfigurationError(
+                "SQLite synchronous must be FULL, NORMAL or EXTRA", value=str(synchronous)
+            )
+        if busy_timeout < 0:
+            raise ConfigurationError("SQLite busy_timeout must be >= 0 seconds", value=str(busy_timeout))
+        self._path = os.fspath(path)
+        if not self._path:
+            raise ConfigurationError("SQLite store needs a file path (or :memory:)", value=self._path)
+        self._memory = self._path == MEMORY
+        self._synchronous_pragma = pragma
+        self._busy_timeout = busy_timeout
+        self._clock = clock or utc_now
+        # An in-memory database lives and dies with its one connection, so everything
+        # (the committer included) takes turns on it.
+        self._pool = _ConnectionPool(self._connect, limit=1 if self._memory else None, keep=8)
+        self._committer: GroupCommitter[NewMessage] = GroupCommitter(
+            self._insert_batch,
+            max_batch=max_batch,
+            weigh=lambda item: len(item.body),
+            name=f"sns-sqlite-commit:{Path(self._path).name}",
+        )
+        self._close_lock = threading.Lock()
         self._closed = False
-        self._committer = GroupCommitter(self._write_batch, max_batch=max_batch, name="sns-sqlite-commit")
 
-    # -- connections ------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self._path!r})"
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    # -- connections and transactions -----------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StoreUnavailableError("the store is closed")
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is not None:
-            return connection
+        conn = sqlite3.connect(
+            self._path,
+            timeout=self._busy_timeout,
+            isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE ... COMMIT
+            check_same_thread=False,  # pooled connections move between threads, one at a time
+        )
         try:
-            connection = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            connection.row_factory = sqlite3.Row
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(f"PRAGMA synchronous={self.synchronous}")
-            connection.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-        except sqlite3.Error as exc:
-            raise StoreUnavailableError(f"cannot open SQLite inbox {self.path}: {exc}") from exc
-        self._local.connection = connection
-        with self._connections_lock:
-            self._connections.append(connection)
-        return connection
+            conn.execute(self._synchronous_pragma)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     @contextmanager
-    def _transaction(self, *, immediate: bool = True) -> Iterator[sqlite3.Connection]:
-        connection = self._connect()
+    def _translated(self) -> Iterator[None]:
         try:
-            connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-            try:
-                yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailableError(f"SQLite inbox unavailable: {exc}") from exc
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailableError(f"SQLite inbox error: {exc}") from exc
+            yield
+        except sqlite3.Error as exc:
+            code = getattr(exc, "sqlite_errorcode", None)
+            if code is not None and code & 0xFF in _OUTAGE_CODES:
+                raise StoreUnavailableError(f"SQLite store {self._path} is unavailable: {exc}") from exc
+            raise
 
-    def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        try:
-            return self._connect().execute(sql, params).fetchall()
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailableError(f"SQLite inbox unavailable: {exc}") from exc
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._translated(), self._pool.borrow() as conn:
+            yield conn
 
-    def _now(self) -> float:
-        return self.clock().timestamp()
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._translated(), self._pool.borrow() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            # After an exception the pool rolls back whatever is still open.
+            conn.execute("COMMIT")
 
-    # -- schema -----------------------------------------------------------------------
+    def _now(self) -> datetime:
+        return as_utc(self._clock())
+
+    # -- schema -------------------------------------------------------------------------
 
     def migrate(self) -> None:
-        with self._transaction() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            current = row[0] or 0
-            if current > SCHEMA_VERSION:
+        if not self._memory:
+            try:
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
                 raise StoreUnavailableError(
-                    f"inbox schema version {current} is newer than this sns-subscriber ({SCHEMA_VERSION}); upgrade it"
+                    f"SQLite store {self._path}: cannot create its directory: {exc}"
+                ) from exc
+        with self._read() as conn:
+            self._enable_wal(conn)
+        with self._write() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+            if current > SCHEMA_VERSION:
+                raise ConfigurationError(
+                    f"SQLite store {self._path} has schema version {current}, newer than this "
+                    f"sns-subscriber understands ({SCHEMA_VERSION}); upgrade sns-subscriber",
+                    value=str(current),
                 )
-            if current < 1:
-                for statement in _SCHEMA:
-                    db.execute(statement)
-                db.execute("INSERT INTO schema_version (version) VALUES (1)")
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version - 1]:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (version, _ts(self._now())),
+                )
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        # WAL lets readers run while one writer commits; the mode is stored in the file, so
+        # this only changes anything the first time. Switching needs a moment alone with the
+        # file and SQLite does not wait for it (no busy handler), so processes that start
+        # together retry here, within the busy timeout.
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            return
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError as exc:
+                busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
+            else:
+                return
 
     def schema_version(self) -> int:
-        return int(self._read("SELECT MAX(version) FROM schema_version")[0][0] or 0)
+        """The schema version recorded in the database (0 before :meth:`migrate`)."""
+        with self._read() as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+            ).fetchone()
+            if exists is None:
+                return 0
+            return int(conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0])
 
-    # -- receiving ----------------------------------------------------------------------
+    # -- receiving ------------------------------------------------------------------------
 
     def submit(self, item: NewMessage) -> Future[bool]:
-        return self._committer.submit(item)
+        return self._committer.submit(check_new_message(item))
 
     def add(self, item: NewMessage) -> bool:
         return self.submit(item).result()
 
-    def _write_batch(self, items: Sequence[NewMessage]) -> list[bool]:
+    def _insert_batch(self, items: Sequence[NewMessage]) -> list[bool]:
+        now = _ts(self._now())
+        with self._write() as conn:
+            # Row by row inside the one transaction: rowcount tells each caller whether its
+            # row was new, including the second of two equal MessageIds in one batch.
+            return [
+                conn.execute(
+                    _INSERT,
+                    (
+                        item.message_id,
+                        item.endpoint,
+                        item.topic_arn,
+                        item.message_type,
+                        item.subject,
+                        item.body,
+                        int(item.raw_delivery),
+                        now,
+                        now,
+                    ),
+                ).rowcount
+                == 1
+                for item in items
+            ]
+
+    # -- processing -----------------------------------------------------------------------
+
+    def claim(
+        self, worker_id: str, *, limit: int = 10, lease_seconds: float = 60.0
+    ) -> builtins.list[InboxRecord]:
+        if check_limit(limit) == 0:
+            return []
         now = self._now()
-        results: list[bool] = []
-        with self._transaction() as db:
-            for item in items:
-                cursor = db.execute(
-                    "INSERT INTO inbox (message_id, endpoint, topic_arn, message_type, subject, body, raw_delivery, "
-                    "status, attempts, received_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'received', 0, ?, ?) "
-                    "ON CONFLICT (message_id) DO NOTHING",
-                    (item.message_id, item.endpoint, item.topic_arn, item.message_type, item.subject,
-                     item.body, int(item.raw_delivery), now, now),
-                )  # fmt: skip
-                results.append(cursor.rowcount == 1)
-        return results
+        params = {
+            "owner": worker_id,
+            "until": _ts(now + timedelta(seconds=lease_seconds)),
+            "now": _ts(now),
+            "limit": limit,
+        }
+        with self._write() as conn:
+            rows = conn.execute(_CLAIM, params).fetchall()
+        # RETURNING yields rows in no promised order; seq breaks ties of equal timestamps.
+        rows.sort(key=lambda row: (row[10], row[15]))
+        return [_record(row) for row in rows]
 
-    # -- working ----------------------------------------------------------------------
-
-    def claim(self, worker_id: str, *, limit: int = 10, lease_seconds: float = 60.0) -> list[InboxRecord]:
-        now = self._now()
-        with self._transaction() as db:
-            rows = db.execute(
-                f"UPDATE inbox SET status = 'processing', lease_owner = :worker, lease_until = :until, "
-                f"attempts = attempts + 1, updated_at = :now WHERE message_id IN ("
-                f"SELECT message_id FROM inbox WHERE {_DUE} ORDER BY received_at LIMIT :limit) RETURNING {_COLUMNS}",
-                {"worker": worker_id, "until": now + lease_seconds, "now": now, "limit": limit},
-            ).fetchall()
-        return sorted((_record(r) for r in rows), key=lambda r: r.received_at)
-
-    def claim_message(
-        self, message_id: str, worker_id: str, *, lease_seconds: float = 60.0
-    ) -> InboxRecord | None:
-        now = self._now()
-        with self._transaction() as db:
-            row = db.execute(
-                f"UPDATE inbox SET status = 'processing', lease_owner = :worker, lease_until = :until, "
-                f"attempts = attempts + 1, updated_at = :now WHERE message_id = :id AND {_DUE} RETURNING {_COLUMNS}",
-                {"worker": worker_id, "until": now + lease_seconds, "now": now, "id": message_id},
-            ).fetchone()
-        return _record(row) if row is not None else None
-
-    def _finish(self, message_id: str, worker_id: str, sql: str, params: dict[str, Any]) -> bool:
-        with self._transaction() as db:
-            cursor = db.execute(
-                f"UPDATE inbox SET {sql}, lease_owner = NULL, lease_until = NULL, updated_at = :now "
-                "WHERE message_id = :id AND status = 'processing' AND lease_owner = :worker",
-                {"id": message_id, "worker": worker_id, "now": self._now(), **params},
-            )
-            return cursor.rowcount == 1
+    def _finish(
+        self,
+        message_id: str,
+        worker_id: str,
+        status: InboxStatus,
+        *,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        params = {
+            "status": status.value,
+            "error": clean_text(error),
+            "next_attempt_at": None if next_attempt_at is None else _ts(next_attempt_at),
+            "now": _ts(self._now()),
+            "message_id": message_id,
+            "owner": worker_id,
+        }
+        with self._write() as conn:
+            return conn.execute(_FINISH, params).rowcount == 1
 
     def complete(self, message_id: str, worker_id: str) -> bool:
-        return self._finish(message_id, worker_id, "status = 'done', next_attempt_at = NULL", {})
+        return self._finish(message_id, worker_id, InboxStatus.DONE)
 
     def retry(self, message_id: str, worker_id: str, *, error: str, delay_seconds: float) -> bool:
-        return self._finish(
-            message_id,
-            worker_id,
-            "status = 'retrying', last_error = :error, next_attempt_at = :due",
-            {"error": error, "due": self._now() + delay_seconds},
-        )
+        due = self._now() + timedelta(seconds=max(0.0, delay_seconds))
+        return self._finish(message_id, worker_id, InboxStatus.RETRYING, error=error, next_attempt_at=due)
 
     def fail(self, message_id: str, worker_id: str, *, error: str) -> bool:
-        return self._finish(
-            message_id,
-            worker_id,
-            "status = 'dead', last_error = :error, next_attempt_at = NULL",
-            {"error": error},
-        )
+        return self._finish(message_id, worker_id, InboxStatus.DEAD, error=error)
 
-    # -- looking ----------------------------------------------------------------------
+    # -- inspecting and administering --------------------------------------------------------
 
     def get(self, message_id: str) -> InboxRecord | None:
-        rows = self._read(f"SELECT {_COLUMNS} FROM inbox WHERE message_id = ?", (message_id,))
-        return _record(rows[0]) if rows else None
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM inbox WHERE message_id = ?",
+                (message_id,),
+            ).fetchone()
+        return None if row is None else _record(row)
 
     def list(self, *, status: InboxStatus | None = None, limit: int = 100) -> builtins.list[InboxRecord]:
-        if status is None:
-            rows = self._read(f"SELECT {_COLUMNS} FROM inbox ORDER BY received_at DESC LIMIT ?", (limit,))
-        else:
-            rows = self._read(
-                f"SELECT {_COLUMNS} FROM inbox WHERE status = ? ORDER BY received_at DESC LIMIT ?",
-                (str(status), limit),
-            )
-        return [_record(r) for r in rows]
+        check_limit(limit)
+        with self._read() as conn:
+            if status is None:
+                rows = conn.execute(
+                    f"SELECT {_RECORD_COLUMNS} FROM inbox ORDER BY received_at DESC, seq DESC LIMIT ?",
+                    (limit,),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    f"SELECT {_RECORD_COLUMNS} FROM inbox WHERE status = ? "
+                    "ORDER BY received_at DESC, seq DESC LIMIT ?",
+                    (InboxStatus(status).value, limit),
+                ).fetchall()
+        return [_record(row) for row in rows]
 
     def counts(self) -> dict[InboxStatus, int]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT status, count(*) FROM inbox GROUP BY status").fetchall()
         counts = dict.fromkeys(InboxStatus, 0)
-        for row in self._read("SELECT status, COUNT(*) FROM inbox GROUP BY status"):
-            counts[InboxStatus(row[0])] = row[1]
+        counts.update({InboxStatus(status): count for status, count in rows})
         return counts
 
     def replay(self, message_id: str) -> bool:
-        with self._transaction() as db:
-            cursor = db.execute(
-                "UPDATE inbox SET status = 'received', next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, "
-                "updated_at = ? WHERE message_id = ? AND status IN ('done', 'dead')",
-                (self._now(), message_id),
-            )
-            return cursor.rowcount == 1
+        with self._write() as conn:
+            return conn.execute(_REPLAY_ONE, (_ts(self._now()), message_id)).rowcount == 1
 
     def replay_status(self, status: InboxStatus) -> int:
-        if status not in (InboxStatus.DONE, InboxStatus.DEAD):
+        if InboxStatus(status) not in FINISHED_STATUSES:
             return 0
-        with self._transaction() as db:
-            cursor = db.execute(
-                "UPDATE inbox SET status = 'received', next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, "
-                "updated_at = ? WHERE status = ?",
-                (self._now(), str(status)),
-            )
-            return cursor.rowcount
+        with self._write() as conn:
+            return int(conn.execute(_REPLAY_STATUS, (_ts(self._now()), status.value)).rowcount)
 
     def purge(self, *, older_than: datetime) -> int:
-        cutoff = older_than.timestamp()
-        with self._transaction() as db:
-            db.execute(
-                "DELETE FROM actions WHERE message_id IN (SELECT message_id FROM inbox "
+        cutoff = _ts(older_than)
+        with self._write() as conn:
+            conn.execute(
+                "DELETE FROM inbox_actions WHERE message_id IN (SELECT message_id FROM inbox "
                 "WHERE status IN ('done', 'dead') AND updated_at < ?)",
                 (cutoff,),
             )
-            cursor = db.execute(
-                "DELETE FROM inbox WHERE status IN ('done', 'dead') AND updated_at < ?", (cutoff,)
+            return int(
+                conn.execute(
+                    "DELETE FROM inbox WHERE status IN ('done', 'dead') AND updated_at < ?", (cutoff,)
+                ).rowcount
             )
-            return cursor.rowcount
 
-    # -- action ledger ------------------------------------------------------------------
+    # -- action ledger ----------------------------------------------------------------------
 
     def action_succeeded(self, message_id: str, action_key: str) -> bool:
-        rows = self._read(
-            "SELECT 1 FROM actions WHERE message_id = ? AND action_key = ?", (message_id, action_key)
-        )
-        return bool(rows)
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM inbox_actions WHERE message_id = ? AND action_key = ?",
+                (message_id, action_key),
+            ).fetchone()
+        return row is not None
 
     def record_action(self, message_id: str, action_key: str) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO actions (message_id, action_key, done_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                (message_id, action_key, self._now()),
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO inbox_actions (message_id, action_key, done_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (message_id, action_key) DO NOTHING",
+                (message_id, action_key, _ts(self._now())),
             )
 
     def forget_actions(self, message_id: str) -> int:
-        with self._transaction() as db:
-            return db.execute("DELETE FROM actions WHERE message_id = ?", (message_id,)).rowcount
+        with self._write() as conn:
+            return int(conn.execute("DELETE FROM inbox_actions WHERE message_id = ?", (message_id,)).rowcount)
 
-    # -- subscriptions ------------------------------------------------------------------
+    # -- subscriptions ------------------------------------------------------------------------
 
     def record_subscription(self, event: SubscriptionEvent) -> SubscriptionRecord:
-        now = self._now()
-        with self._transaction() as db:
-            row = db.execute(
-                "INSERT INTO subscriptions (created_at, topic_arn, endpoint, state, message_id, subscription_arn, "
-                "token, subscribe_url, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-                (now, event.topic_arn, event.endpoint, str(event.state), event.message_id, event.subscription_arn,
-                 event.token, event.subscribe_url, event.detail),
-            ).fetchone()  # fmt: skip
-        return _subscription(row)
+        created_at = self._now()
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO subscriptions (topic_arn, endpoint, state, message_id, subscription_arn, token, "
+                "subscribe_url, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.topic_arn,
+                    event.endpoint,
+                    SubscriptionState(event.state).value,
+                    event.message_id,
+                    event.subscription_arn,
+                    event.token,
+                    event.subscribe_url,
+                    clean_text(event.detail),
+                    _ts(created_at),
+                ),
+            )
+            subscription_id = cursor.lastrowid
+        assert subscription_id is not None
+        return SubscriptionRecord(
+            id=subscription_id,
+            created_at=created_at,
+            topic_arn=event.topic_arn,
+            endpoint=event.endpoint,
+            state=SubscriptionState(event.state),
+            message_id=event.message_id,
+            subscription_arn=event.subscription_arn,
+            token=event.token,
+            subscribe_url=event.subscribe_url,
+            detail=clean_text(event.detail),
+        )
 
     def list_subscriptions(self) -> builtins.list[SubscriptionRecord]:
-        return [_subscription(r) for r in self._read("SELECT * FROM subscriptions ORDER BY id DESC")]
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY id DESC"
+            ).fetchall()
+        return [_subscription(row) for row in rows]
 
     def get_subscription(self, subscription_id: int) -> SubscriptionRecord | None:
-        rows = self._read("SELECT * FROM subscriptions WHERE id = ?", (subscription_id,))
-        return _subscription(rows[0]) if rows else None
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?",
+                (subscription_id,),
+            ).fetchone()
+        return None if row is None else _subscription(row)
 
-    # -- lifecycle ----------------------------------------------------------------------
+    # -- lifecycle ---------------------------------------------------------------------------
 
     def ping(self) -> None:
-        self._read("SELECT 1 FROM schema_version LIMIT 1")
+        # Readiness means "a message could be stored now": take the write lock, write nothing.
+        with self._write():
+            pass
 
     def close(self) -> None:
-        if self._closed:
-            return
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
         self._committer.close()
-        self._closed = True
-        with self._connections_lock:
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
-
-    def __repr__(self) -> str:
-        return f"SQLiteStore({self.path!r})"
+        self._pool.close()
