@@ -1,51 +1,81 @@
 """AWS Budgets alerts (plain text, not JSON) and the "SNS Topic Verified!" test message.
 
-The alert is prose plus ``Key: value`` lines (reference §4.3; every real sample is under
-tests/data/budgets). Parsing is tolerant: any text gives a :class:`BudgetAlert`, with
-``complete=False`` and ``None`` fields where the wording was not recognised, and the raw text
-always kept. Delivery never fails because of the wording.
+An alert is a sentence of prose plus ``Key: value`` lines (reference §4.3; every real sample
+is under ``tests/data/producers``)::
+
+    AWS Budget Notification March 05, 2023
+    AWS Account 265627204426
+    ...
+    You requested that we alert you when the ACTUAL Cost associated with your killswitch
+    budget is greater than $0.75 per day. Yesterday, the ACTUAL Cost ...
+
+    Budget Name: killswitch
+    Budget Type: Cost
+    Budgeted Amount: $5.00
+    Alert Type: ACTUAL
+    Alert Threshold: > $0.75
+    ACTUAL Amount: $1.70
+
+The ``Key: value`` lines win over the sentence when both say something, because they are
+the stable part of the format; the sentence supplies what only it says (the period).
+Parsing is tolerant: any ``str`` gives a :class:`BudgetAlert`, with ``complete=False`` and
+``None`` fields where the wording was not recognised, and the raw text always kept.
+Delivery never fails because of the wording.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import ClassVar, Final, Literal
 
 __all__ = [
+    "TOPIC_VERIFIED",
     "AlertType",
     "BudgetAlert",
     "BudgetPeriod",
     "BudgetTopicVerified",
+    "Comparison",
     "format_percent",
     "is_topic_verified_message",
+    "looks_like_budget_alert",
     "parse_budget_alert",
 ]
 
 BudgetPeriod = Literal["daily", "monthly", "quarterly", "annual"]
 AlertType = Literal["ACTUAL", "FORECASTED"]
+#: Named like the Budgets API's ``ComparisonOperator``.
+Comparison = Literal["GREATER_THAN", "LESS_THAN", "EQUAL_TO"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BudgetAlert:
-    """One AWS Budgets threshold alert. Fields are ``None`` when the text did not say."""
+    """One AWS Budgets threshold alert. Fields are ``None`` when the text did not say.
+
+    ``budget_type`` is one of ``"cost"``, ``"usage"``, ``"ri_utilization"``,
+    ``"ri_coverage"``, ``"savings_plans_utilization"``, ``"savings_plans_coverage"``.
+    ``threshold_percent`` is the threshold as a percentage of the budgeted amount: read from
+    the text when it gives one (``(80.0% of your budget)``, ``> 80%``), else computed from
+    the two amounts and rounded to 2 places (``Decimal("80")``, ``Decimal("12.5")``).
+    """
 
     producer: ClassVar[str] = "budgets"
 
     raw: str
     account_id: str | None = None
     budget_name: str | None = None
-    budget_type: str | None = None  # "cost", "usage", "ri_utilization", "ri_coverage",
-    # "savings_plans_utilization", "savings_plans_coverage"
+    budget_type: str | None = None
     period: BudgetPeriod | None = None
     alert_type: AlertType | None = None
-    currency: str | None = None  # ISO 4217 code when known ("USD" for "$")
+    #: ISO 4217 code when known ("USD" for "$").
+    currency: str | None = None
     budgeted_amount: Decimal | None = None
     threshold_amount: Decimal | None = None
     threshold_percent: Decimal | None = None
-    amount: Decimal | None = None  # the ACTUAL or FORECASTED amount
+    #: The ACTUAL or FORECASTED amount.
+    amount: Decimal | None = None
     notification_date: date | None = None
     #: Amounts exactly as written in the alert (e.g. "$100.00"), for display.
     budgeted_amount_text: str | None = None
@@ -53,6 +83,11 @@ class BudgetAlert:
     amount_text: str | None = None
     #: True when every field the format defines was found.
     complete: bool = False
+    #: The unit of a usage budget's amounts as written ("Hrs", "GB"); ``None`` for money.
+    unit: str | None = None
+    comparison: Comparison | None = None
+    #: The "[1]" Budgets console link of the alert.
+    dashboard_url: str | None = None
 
     @property
     def threshold_percent_text(self) -> str | None:
@@ -60,32 +95,64 @@ class BudgetAlert:
         return None if self.threshold_percent is None else f"{format_percent(self.threshold_percent)}%"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BudgetTopicVerified:
-    """The test notification AWS Budgets sends when a topic is attached to a budget."""
+    """The test notification AWS Budgets sends when a topic is attached to a budget.
+
+    Only its Subject, ``SNS Topic Verified!``, is attested publicly; acknowledge it and move on.
+    """
 
     producer: ClassVar[str] = "budgets-test"
 
     raw: str
+    subject: str | None = None
 
 
 TOPIC_VERIFIED: Final = "SNS Topic Verified"
+_HEADER: Final = "AWS Budget Notification"
 
-_SYMBOLS: Final = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
+_SYMBOLS: Final = {"US$": "USD", "$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
+# A closed list, so that a usage unit such as "HRS" is never taken for a currency.
+_CURRENCY_CODES: Final = frozenset(
+    {"USD", "EUR", "GBP", "JPY", "CNY", "INR", "AUD", "CAD", "CHF", "SEK"}
+    | {"NOK", "DKK", "PLN", "BRL", "KRW", "HKD", "SGD", "NZD", "MXN", "ZAR"}
+)
 _AMOUNT: Final = re.compile(
-    r"(?P<pre>[$€£¥₹]|[A-Z]{3}\s?)?\s*(?P<number>-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?)"
-    r"\s*(?P<post>%|[A-Z]{3}\b)?(?:\s*(?P<unit>[A-Za-z][A-Za-z/-]*))?"
+    r"(?P<sign>[-−])?"
+    r"(?P<pre>US\$|[$€£¥₹]|\b[A-Z]{3}(?=[ \t\u00a0]?[-−]?\d))?[ \t\u00a0]?"
+    r"(?P<sign2>[-−])?"
+    # 1,234.56 | 1.234,56 | 1234.56 | 12,50 (a lone comma before 1-2 or 4+ digits is decimal)
+    r"(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d{1,3}(?:\.\d{3})+,\d+|\d+(?:[.,]\d+)?)"
+    r"(?:[ \t\u00a0]?(?P<post>%|[$€£¥₹]|[A-Za-z][A-Za-z/-]{0,15}\b))?"
 )
-_HEADER_DATE: Final = re.compile(r"AWS Budget Notification\s+(?P<date>[A-Z][a-z]+ \d{1,2}, \d{4})")
-_ACCOUNT: Final = re.compile(r"AWS Account\s+(?P<account>\d{12})\b")
+_THOUSANDS: Final = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_HEADER_DATE: Final = re.compile(
+    _HEADER + r"[ \t]+(?P<month>[A-Za-z]{3,9})\.?[ \t]+(?P<day>\d{1,2}),?[ \t]*(?P<year>\d{4})\b"
+)
+_ACCOUNT: Final = re.compile(r"\bAWS Account:?[ \t]+(?P<account>\d{12})\b")
+# Bounded repeats keep a search over a hostile 256 KiB message linear.
 _SENTENCE: Final = re.compile(
-    r"alert you when the (?P<kind>ACTUAL|FORECASTED) (?P<measure>[A-Za-z ]+?) associated with your "
-    r"(?P<name>.+?) budget is greater than (?P<threshold>\S+)"
-    r"(?: (?P<span>per day|for the current (?P<unit>month|quarter|year)))?\.",
-    re.DOTALL,
+    r"alert you when the (?P<kind>[A-Za-z]{1,20}) (?P<measure>[A-Za-z][A-Za-z ]{0,60}?) associated with "
+    r"your (?P<name>[^\n]{1,300}?) budget is (?P<cmp>greater than|less than|equal to) "
+    r"(?P<threshold>[^\s(]{1,80})",
+    re.IGNORECASE,
 )
-_PERCENT_OF_BUDGET: Final = re.compile(r"\((?P<pct>\d+(?:\.\d+)?)\s*% of your budget\)")
-_LINE: Final = re.compile(r"^(?P<key>[A-Za-z][A-Za-z ]*?):\s*(?P<value>.*?)\s*$", re.MULTILINE)
+_PERIOD: Final = re.compile(
+    r"\bper (?P<per>day|month|quarter|year)\b|\bfor the current (?P<current>month|quarter|year)\b"
+    r"|\b(?P<yesterday>Yesterday)\b",
+    re.IGNORECASE,
+)
+_PERCENT_OF_BUDGET: Final = re.compile(r"\((?P<pct>\d{1,20}(?:\.\d{1,20})?)[ \t]?% of (?:your|the) budget\)")
+_LINE: Final = re.compile(
+    r"^[ \t]*(?P<key>[A-Za-z][A-Za-z ]{0,40}?)[ \t]*:[ \t]*(?P<value>[^\n]*?)[ \t]*$", re.MULTILINE
+)
+_DASHBOARD: Final = re.compile(r"^\[1\][ \t]+(?P<url>https://\S{1,2000})", re.MULTILINE)
+_COMPARISON_WORDS: Final[dict[str, Comparison]] = {
+    "greater than": "GREATER_THAN",
+    "less than": "LESS_THAN",
+    "equal to": "EQUAL_TO",
+}
+_COMPARISON_SIGNS: Final[dict[str, Comparison]] = {">": "GREATER_THAN", "<": "LESS_THAN", "=": "EQUAL_TO"}
 _BUDGET_TYPES: Final = {
     "cost": "cost",
     "usage": "usage",
@@ -93,10 +160,26 @@ _BUDGET_TYPES: Final = {
     "ri coverage": "ri_coverage",
     "reservation utilization": "ri_utilization",
     "reservation coverage": "ri_coverage",
+    "reserved instance utilization": "ri_utilization",
+    "reserved instance coverage": "ri_coverage",
     "savings plans utilization": "savings_plans_utilization",
     "savings plans coverage": "savings_plans_coverage",
+    "savings plan utilization": "savings_plans_utilization",
+    "savings plan coverage": "savings_plans_coverage",
 }
-_PERIODS: Final[dict[str, BudgetPeriod]] = {"month": "monthly", "quarter": "quarterly", "year": "annual"}
+_PERIODS: Final[dict[str, BudgetPeriod]] = {
+    "day": "daily",
+    "month": "monthly",
+    "quarter": "quarterly",
+    "year": "annual",
+}
+# English month names whatever the process locale (strptime's %B follows LC_TIME).
+_MONTH_NAMES: Final = (
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+)  # fmt: skip
+_MONTHS: Final = {name: n for n, full in enumerate(_MONTH_NAMES, start=1) for name in (full, full[:3])}
+_CENT: Final = Decimal("0.01")
 
 
 def format_percent(value: Decimal) -> str:
@@ -105,82 +188,108 @@ def format_percent(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _normalise_percent(value: Decimal) -> Decimal:
-    return Decimal(format_percent(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)))
+def is_topic_verified_message(text: str, subject: str | None) -> bool:
+    """Recognise the Budgets "SNS Topic Verified!" test notification.
+
+    Only the Subject is attested publicly, so the Subject decides; the Message is checked
+    only near its start (its body is unknown) and never when the Message is clearly
+    something else: a real Budgets alert or another producer's JSON.
+    """
+    head = text.lstrip()
+    if head.startswith((_HEADER, "{", "[")):
+        return False
+    needle = TOPIC_VERIFIED.casefold()
+    return needle in (subject or "").casefold() or needle in head[:200].casefold()
+
+
+def looks_like_budget_alert(text: str) -> bool:
+    """True for text that starts like every known Budgets alert."""
+    return text.lstrip().startswith(_HEADER)
 
 
 @dataclass(frozen=True, slots=True)
 class _Amount:
     value: Decimal
     currency: str | None
+    unit: str | None
     percent: bool
     text: str
 
 
-def _amount(text: str | None) -> _Amount | None:
-    if not text:
+def _amount(source: str | None) -> _Amount | None:
+    if not source:
         return None
-    match = _AMOUNT.search(text)
+    match = _AMOUNT.search(source)
     if match is None:
         return None
+    number = match["number"]
+    if "," in number and "." in number and number.index(".") < number.index(","):
+        number = number.replace(".", "").replace(",", ".")
+    elif _THOUSANDS.fullmatch(number):
+        number = number.replace(",", "")
+    else:
+        number = number.replace(",", ".")
+    negative = bool(match["sign"] or match["sign2"])
     try:
-        value = Decimal(match["number"].replace(",", ""))
-    except InvalidOperation:
+        value = Decimal(number)
+    except InvalidOperation:  # pragma: no cover - the pattern only lets digits through
         return None
-    pre, post = (match["pre"] or "").strip(), match["post"] or ""
-    currency = _SYMBOLS.get(pre) or (pre if len(pre) == 3 else None) or (post if len(post) == 3 else None)
-    return _Amount(value, currency, post == "%", match.group(0).strip())
-
-
-def is_topic_verified_message(text: str, subject: str | None) -> bool:
-    """Recognise the Budgets "SNS Topic Verified!" test notification (by Subject or text)."""
-    return TOPIC_VERIFIED.lower() in (subject or "").lower() or text.strip().lower().startswith(
-        TOPIC_VERIFIED.lower()
-    )
-
-
-def looks_like_budget_alert(text: str) -> bool:
-    return text.lstrip().startswith("AWS Budget Notification")
+    if negative:
+        value = -value
+    pre, post = match["pre"], match["post"]
+    currency = _SYMBOLS.get(pre or "") or (pre if pre in _CURRENCY_CODES else None)
+    unit: str | None = None
+    percent = False
+    end = match.end("number")
+    if post is not None:
+        post_currency = _SYMBOLS.get(post) or (post if post in _CURRENCY_CODES else None)
+        if post == "%":
+            percent, end = True, match.end()
+        elif post_currency is not None:
+            if currency is None:
+                currency, end = post_currency, match.end()
+        elif currency is None:
+            # Only a bare number has a unit ("100.0 Hrs"); after "$5.00" a word is prose.
+            unit, end = post, match.end()
+    return _Amount(value, currency, unit, percent, source[match.start() : end].strip())
 
 
 def parse_budget_alert(text: str) -> BudgetAlert:
     """Parse an AWS Budgets alert; never raises for any ``str``."""
-    lines = {m["key"].strip().lower(): m["value"] for m in _LINE.finditer(text)}
-    sentence = _SENTENCE.search(text)
-    notification_date = _date(text)
-    account = _ACCOUNT.search(text)
+    normal = text.replace("\r\n", "\n")
+    lines: dict[str, str] = {}
+    for match in _LINE.finditer(normal):
+        lines.setdefault(" ".join(match["key"].lower().split()), match["value"])
+    sentence = _SENTENCE.search(normal)
 
-    alert_type = _alert_type(lines.get("alert type") or (sentence["kind"] if sentence else None))
-    budget_name = lines.get("budget name") or (sentence["name"].strip() if sentence else None)
-    measure = lines.get("budget type") or (sentence["measure"] if sentence else None)
-    budget_type = _BUDGET_TYPES.get(measure.strip().lower()) if measure else None
-
-    budgeted = _amount(lines.get("budgeted amount"))
-    threshold = _amount(lines.get("alert threshold")) or (
-        _amount(sentence["threshold"]) if sentence else None
+    alert_type = _alert_type(lines.get("alert type")) or _alert_type(sentence["kind"] if sentence else None)
+    budget_name = lines.get("budget name") or (sentence["name"].strip() if sentence else None) or None
+    budget_type = _budget_type(lines.get("budget type")) or _budget_type(
+        sentence["measure"] if sentence else None
     )
+    budgeted = _amount(lines.get("budgeted amount"))
+    threshold_line = lines.get("alert threshold")
+    threshold = _amount(threshold_line)
+    if threshold is None and sentence is not None:
+        threshold = _amount(sentence["threshold"].rstrip(".,;:"))
     amount = _amount(lines.get(f"{alert_type.lower()} amount")) if alert_type else None
     if amount is None:
         amount = _amount(lines.get("actual amount") or lines.get("forecasted amount"))
 
-    period = _period(sentence)
-    threshold_amount, threshold_percent = _threshold(text, threshold, budgeted)
-    currency = next((a.currency for a in (budgeted, threshold, amount) if a is not None and a.currency), None)
-    fields = (
-        account,
-        budget_name,
-        budget_type,
-        period,
-        alert_type,
-        budgeted,
-        threshold,
-        amount,
-        notification_date,
-    )
+    comparison = _comparison(threshold_line, sentence)
+    period = _period(normal, sentence)
+    notification_date = _date(normal)
+    account = _ACCOUNT.search(normal)
+    dashboard = _DASHBOARD.search(normal)
+    threshold_amount, threshold_percent = _threshold(normal, threshold, budgeted)
+    found = (budgeted, threshold, amount)
+    currency = next((a.currency for a in found if a is not None and a.currency), None)
+    unit = next((a.unit for a in found if a is not None and a.unit), None)
+    required = (account, budget_name, budget_type, period, alert_type, *found, notification_date)
     return BudgetAlert(
         raw=text,
         account_id=account["account"] if account else None,
-        budget_name=budget_name or None,
+        budget_name=budget_name,
         budget_type=budget_type,
         period=period,
         alert_type=alert_type,
@@ -193,7 +302,10 @@ def parse_budget_alert(text: str) -> BudgetAlert:
         budgeted_amount_text=budgeted.text if budgeted else None,
         threshold_amount_text=threshold.text if threshold and not threshold.percent else None,
         amount_text=amount.text if amount else None,
-        complete=all(f is not None and f != "" for f in fields),
+        complete=all(part is not None for part in required),
+        unit=unit,
+        comparison=comparison,
+        dashboard_url=dashboard["url"] if dashboard else None,
     )
 
 
@@ -201,29 +313,58 @@ def _date(text: str) -> date | None:
     match = _HEADER_DATE.search(text)
     if match is None:
         return None
+    month = _MONTHS.get(match["month"].lower())
+    if month is None:
+        return None
     try:
-        return datetime.strptime(match["date"], "%B %d, %Y").date()
+        return date(int(match["year"]), month, int(match["day"]))
     except ValueError:
         return None
 
 
 def _alert_type(value: str | None) -> AlertType | None:
-    if value is None:
-        return None
-    upper = value.strip().upper()
+    upper = (value or "").strip().upper()
     if upper == "ACTUAL":
         return "ACTUAL"
-    if upper == "FORECASTED":
+    if upper in ("FORECASTED", "FORECAST"):
         return "FORECASTED"
     return None
 
 
-def _period(sentence: re.Match[str] | None) -> BudgetPeriod | None:
-    if sentence is None or sentence["span"] is None:
+def _budget_type(value: str | None) -> str | None:
+    return _BUDGET_TYPES.get(" ".join((value or "").lower().split()))
+
+
+def _comparison(threshold_line: str | None, sentence: re.Match[str] | None) -> Comparison | None:
+    sign = (threshold_line or "").lstrip()[:1]
+    if sign in _COMPARISON_SIGNS:
+        return _COMPARISON_SIGNS[sign]
+    return _COMPARISON_WORDS.get(sentence["cmp"].lower()) if sentence else None
+
+
+def _period(text: str, sentence: re.Match[str] | None) -> BudgetPeriod | None:
+    # After the threshold only: the budget name before it may well say "Monthly".
+    if sentence is not None:
+        start = sentence.end()
+        end = text.find("\n", start)
+        window = text[start : end if end != -1 else len(text)]
+    else:
+        window = text
+    match = _PERIOD.search(window)
+    if match is None:
         return None
-    if sentence["span"] == "per day":
+    if match["yesterday"]:
         return "daily"
-    return _PERIODS.get(sentence["unit"])
+    return _PERIODS[(match["per"] or match["current"]).lower()]
+
+
+def _normalise_percent(value: Decimal) -> Decimal | None:
+    try:
+        with localcontext() as context:
+            context.prec = 60
+            return Decimal(format_percent(value.quantize(_CENT, rounding=ROUND_HALF_UP)))
+    except ArithmeticError:  # more digits than the context holds: not a real alert
+        return None
 
 
 def _threshold(
@@ -231,16 +372,24 @@ def _threshold(
 ) -> tuple[Decimal | None, Decimal | None]:
     """(threshold amount, threshold percent): read when the text gives them, else computed."""
     stated = _PERCENT_OF_BUDGET.search(text)
-    percent: Decimal | None = _normalise_percent(Decimal(stated["pct"])) if stated else None
-    amount: Decimal | None = None
-    if threshold is not None and threshold.percent:
-        percent = _normalise_percent(threshold.value)
-        if budgeted is not None:
-            amount = (budgeted.value * threshold.value / 100).quantize(
-                Decimal("0.01"), rounding=ROUND_HALF_UP
-            )
-    elif threshold is not None:
-        amount = threshold.value
-        if percent is None and budgeted is not None and budgeted.value != 0:
-            percent = _normalise_percent(threshold.value / budgeted.value * 100)
-    return amount, percent
+    percent = _normalise_percent(Decimal(stated["pct"])) if stated else None
+    if threshold is None:
+        return None, percent
+    if threshold.percent:
+        amount = None
+        if budgeted is not None and not budgeted.percent:
+            try:
+                with localcontext() as context:
+                    context.prec = 60
+                    amount = (budgeted.value * threshold.value / 100).quantize(_CENT, rounding=ROUND_HALF_UP)
+            except ArithmeticError:
+                amount = None
+        return amount, _normalise_percent(threshold.value)
+    if percent is None and budgeted is not None and budgeted.value != 0:
+        try:
+            with localcontext() as context:
+                context.prec = 60
+                percent = _normalise_percent(threshold.value / budgeted.value * 100)
+        except ArithmeticError:
+            percent = None
+    return threshold.value, percent

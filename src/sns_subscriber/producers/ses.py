@@ -1,14 +1,23 @@
-"""Amazon SES notifications: the classic format (``notificationType``) and event
-publishing (``eventType``)."""
+"""Amazon SES notifications in both of SES's formats.
+
+* The classic identity notifications: ``notificationType`` = Bounce / Complaint / Delivery
+  (also ``Received`` for inbound mail, and ``AmazonSnsSubscriptionSucceeded``, the one-off
+  message SES sends when a topic is attached, which has no ``mail``).
+* Configuration-set event publishing: ``eventType`` = Bounce, Complaint, Delivery, Send,
+  Reject, Open, Click, Rendering Failure, DeliveryDelay, Subscription.
+
+Bounce, complaint and delivery get typed parts; every event's own object is also kept,
+read-only, in ``SESEvent.details``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final, Literal
 
-from ._common import frozen, integer, items, mapping, strings, text, timestamp
+from ._common import EMPTY, freeze, integer, items, mapping, strings, text, time
 
 __all__ = [
     "SESBounce",
@@ -20,20 +29,36 @@ __all__ = [
     "parse_ses",
 ]
 
+SUBSCRIPTION_SUCCEEDED: Final = "AmazonSnsSubscriptionSucceeded"
+# The event's own object is named after the type, except for these two.
+_PART_NAMES: Final = {"Rendering Failure": "failure", "Received": "receipt"}
+
+
+def _empty() -> Mapping[str, Any]:
+    return EMPTY
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SESMail:
-    message_id: str | None
-    source: str | None
-    destination: tuple[str, ...]
-    timestamp: datetime | None
-    subject: str | None
-    sending_account_id: str | None
+    """The ``mail`` object: the message the event is about."""
+
+    message_id: str | None = None
+    source: str | None = None
+    source_arn: str | None = None
+    destination: tuple[str, ...] = ()
+    timestamp: datetime | None = None
+    #: ``commonHeaders.subject``; absent when SES was told not to include headers.
+    subject: str | None = None
+    sending_account_id: str | None = None
+    common_headers: Mapping[str, Any] = field(default_factory=_empty)
+    #: Event publishing's message tags (``ses:configuration-set`` ...), each a tuple of values.
+    tags: Mapping[str, Any] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SESBouncedRecipient:
     email: str
+    #: The enhanced status code ("5.1.1").
     status: str | None
     action: str | None
     diagnostic: str | None
@@ -46,6 +71,7 @@ class SESBounce:
     recipients: tuple[SESBouncedRecipient, ...]
     feedback_id: str | None
     timestamp: datetime | None
+    reporting_mta: str | None = None
 
     @property
     def permanent(self) -> bool:
@@ -56,9 +82,13 @@ class SESBounce:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SESComplaint:
     recipients: tuple[str, ...]
+    #: The ARF feedback type ("abuse", "not-spam", ...), when the reporter gave one.
     feedback_type: str | None
     feedback_id: str | None
     timestamp: datetime | None
+    complaint_subtype: str | None = None
+    user_agent: str | None = None
+    arrival_date: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,20 +97,26 @@ class SESDelivery:
     smtp_response: str | None
     processing_time_ms: int | None
     timestamp: datetime | None
+    reporting_mta: str | None = None
+    remote_mta_ip: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SESEvent:
+    """One SES notification or published event."""
+
     producer: ClassVar[str] = "ses"
 
-    event_type: str  # Bounce, Complaint, Delivery, Send, Reject, Open, Click, ...
-    format: str  # "notification" or "event"
+    #: Bounce, Complaint, Delivery, Send, Reject, Open, Click, Rendering Failure, ...
+    event_type: str
+    format: Literal["notification", "event"]
     mail: SESMail
     bounce: SESBounce | None = None
     complaint: SESComplaint | None = None
     delivery: SESDelivery | None = None
-    #: The event's own object for the other types (send, reject, open, click, ...).
-    details: Mapping[str, Any]
+    #: The event's own object, read-only (``open``, ``click``, ``failure``, ``bounce`` ...);
+    #: for ``AmazonSnsSubscriptionSucceeded``, the whole message.
+    details: Mapping[str, Any] = field(default_factory=_empty)
     raw: str
 
 
@@ -89,66 +125,89 @@ def _mail(data: Mapping[str, Any]) -> SESMail:
     return SESMail(
         message_id=text(data, "messageId"),
         source=text(data, "source"),
+        source_arn=text(data, "sourceArn"),
         destination=strings(data, "destination"),
-        timestamp=timestamp(data, "timestamp"),
+        timestamp=time(data, "timestamp"),
         subject=text(common, "subject"),
         sending_account_id=text(data, "sendingAccountId"),
+        common_headers=freeze(common),
+        tags=freeze(mapping(data, "tags")),
     )
 
 
-def _emails(entries: list[Any]) -> tuple[str, ...]:
+def _emails(entries: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple(
-        e["emailAddress"] for e in entries if isinstance(e, dict) and isinstance(e.get("emailAddress"), str)
+        e["emailAddress"]
+        for e in entries
+        if isinstance(e, Mapping) and isinstance(e.get("emailAddress"), str)
+    )
+
+
+def _bounce(part: Mapping[str, Any]) -> SESBounce:
+    return SESBounce(
+        bounce_type=text(part, "bounceType"),
+        bounce_subtype=text(part, "bounceSubType"),
+        recipients=tuple(
+            SESBouncedRecipient(
+                email=r["emailAddress"],
+                status=text(r, "status"),
+                action=text(r, "action"),
+                diagnostic=text(r, "diagnosticCode"),
+            )
+            for r in items(part, "bouncedRecipients")
+            if isinstance(r, Mapping) and isinstance(r.get("emailAddress"), str)
+        ),
+        feedback_id=text(part, "feedbackId"),
+        timestamp=time(part, "timestamp"),
+        reporting_mta=text(part, "reportingMTA"),
+    )
+
+
+def _complaint(part: Mapping[str, Any]) -> SESComplaint:
+    return SESComplaint(
+        recipients=_emails(items(part, "complainedRecipients")),
+        feedback_type=text(part, "complaintFeedbackType"),
+        feedback_id=text(part, "feedbackId"),
+        timestamp=time(part, "timestamp"),
+        complaint_subtype=text(part, "complaintSubType"),
+        user_agent=text(part, "userAgent"),
+        arrival_date=time(part, "arrivalDate"),
+    )
+
+
+def _delivery(part: Mapping[str, Any]) -> SESDelivery:
+    return SESDelivery(
+        recipients=strings(part, "recipients"),
+        smtp_response=text(part, "smtpResponse"),
+        processing_time_ms=integer(part, "processingTimeMillis"),
+        timestamp=time(part, "timestamp"),
+        reporting_mta=text(part, "reportingMTA"),
+        remote_mta_ip=text(part, "remoteMtaIp"),
     )
 
 
 def parse_ses(data: Mapping[str, Any], raw: str) -> SESEvent | None:
-    kind, fmt = text(data, "notificationType"), "notification"
+    """The SES event in ``data``; ``None`` if ``data`` is not an SES notification."""
+    kind = text(data, "notificationType")
+    fmt: Literal["notification", "event"] = "notification"
     if kind is None:
         kind, fmt = text(data, "eventType"), "event"
-    if kind is None or not isinstance(data.get("mail"), dict):
+    if kind is None:
         return None
-    part_name = kind[0].lower() + kind[1:].replace(" ", "")
-    part = mapping(data, part_name)
-    bounce = complaint = delivery = None
-    if kind == "Bounce":
-        bounce = SESBounce(
-            bounce_type=text(part, "bounceType"),
-            bounce_subtype=text(part, "bounceSubType"),
-            recipients=tuple(
-                SESBouncedRecipient(
-                    email=r["emailAddress"],
-                    status=text(r, "status"),
-                    action=text(r, "action"),
-                    diagnostic=text(r, "diagnosticCode"),
-                )
-                for r in items(part, "bouncedRecipients")
-                if isinstance(r, dict) and isinstance(r.get("emailAddress"), str)
-            ),
-            feedback_id=text(part, "feedbackId"),
-            timestamp=timestamp(part, "timestamp"),
-        )
-    elif kind == "Complaint":
-        complaint = SESComplaint(
-            recipients=_emails(items(part, "complainedRecipients")),
-            feedback_type=text(part, "complaintFeedbackType"),
-            feedback_id=text(part, "feedbackId"),
-            timestamp=timestamp(part, "timestamp"),
-        )
-    elif kind == "Delivery":
-        delivery = SESDelivery(
-            recipients=strings(part, "recipients"),
-            smtp_response=text(part, "smtpResponse"),
-            processing_time_ms=integer(part, "processingTimeMillis"),
-            timestamp=timestamp(part, "timestamp"),
-        )
+    if kind == SUBSCRIPTION_SUCCEEDED and fmt == "notification":
+        return SESEvent(event_type=kind, format=fmt, mail=SESMail(), details=freeze(data), raw=raw)
+    mail = data.get("mail")
+    if not isinstance(mail, Mapping):
+        return None
+    name = _PART_NAMES.get(kind) or kind[:1].lower() + kind[1:]
+    part = mapping(data, name)
     return SESEvent(
         event_type=kind,
         format=fmt,
-        mail=_mail(mapping(data, "mail")),
-        bounce=bounce,
-        complaint=complaint,
-        delivery=delivery,
-        details=frozen(part),
+        mail=_mail(mail),
+        bounce=_bounce(part) if kind == "Bounce" else None,
+        complaint=_complaint(part) if kind == "Complaint" else None,
+        delivery=_delivery(part) if kind == "Delivery" else None,
+        details=freeze(part),
         raw=raw,
     )
