@@ -1,0 +1,289 @@
+"""E-mail each AWS Budgets alert to the owners of the budget, once per recipient.
+
+Register :class:`BudgetEmailAction` as a handler (``event=BudgetAlert``). For every recipient
+its resolver returns, it renders the text and HTML templates and hands the e-mail to the
+backend inside :meth:`Delivery.once`, keyed by the address: when SNS redelivers the message,
+an operator replays it, or the worker retries after one recipient failed, recipients who
+already got their e-mail do not get it again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from typing import TYPE_CHECKING, Any, Final
+
+from ..delivery import Delivery
+from ..exceptions import ConfigurationError, SNSSubscriberError
+from ..producers.budgets import BudgetAlert, format_percent
+from .email import EmailBackend, Templates
+from .owners import OwnerResolver, Recipient, clean_display_text, unique_recipients, validate_email_address
+
+if TYPE_CHECKING:
+    import jinja2
+
+__all__ = ["BudgetEmailAction", "EmailSendError", "budget_alert_context"]
+
+logger = logging.getLogger("sns_subscriber.actions.budget_email")
+
+TEXT_TEMPLATE: Final = "budget_alert.txt.j2"
+HTML_TEMPLATE: Final = "budget_alert.html.j2"
+SUBJECT_TEMPLATE: Final = "budget_alert.subject.j2"
+
+_MONTHS: Final = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+_PERIOD_TEXT: Final = {
+    "daily": "for the previous day",
+    "monthly": "for the current month",
+    "quarterly": "for the current quarter",
+    "annual": "for the current year",
+}
+_BUDGET_TYPES: Final = {
+    "cost": ("Cost", "cost"),
+    "usage": ("Usage", "usage"),
+    "ri_utilization": ("Reservation utilization", "utilization"),
+    "ri_coverage": ("Reservation coverage", "coverage"),
+    "savings_plans_utilization": ("Savings Plans utilization", "utilization"),
+    "savings_plans_coverage": ("Savings Plans coverage", "coverage"),
+}
+_SYMBOLS: Final = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
+# The e-mail must never let its reader unsubscribe the endpoint (design §3), even if a
+# link like that was published inside the alert text itself.
+_UNSUBSCRIBE_LINK: Final = re.compile(r"https?://\S*[?&]Action=Unsubscribe\S*", re.IGNORECASE)
+_HEADER_TOKEN: Final = re.compile(r"[^A-Za-z0-9._:-]+")
+_MAX_SUBJECT: Final = 200
+
+
+class EmailSendError(SNSSubscriberError):
+    """Several e-mails of one message failed; each is retried with the message."""
+
+    code = "email_failed"
+
+
+def _money(value: Decimal | None, currency: str | None) -> str | None:
+    if value is None:
+        return None
+    if currency is None:
+        return f"{value:f}"
+    symbol = _SYMBOLS.get(currency)
+    return f"{symbol}{value:,.2f}" if symbol else f"{value:,.2f} {currency}"
+
+
+def _date_text(value: date | None) -> str | None:
+    # Not strftime("%B"): that follows the process locale, and the e-mail is always English.
+    return None if value is None else f"{_MONTHS[value.month - 1]} {value.day}, {value.year}"
+
+
+def _redact(text: str, unsubscribe_url: str | None) -> str:
+    if unsubscribe_url:
+        text = text.replace(unsubscribe_url, "[link removed]")
+    return _UNSUBSCRIBE_LINK.sub("[link removed]", text)
+
+
+def budget_alert_context(
+    alert: BudgetAlert, recipient: Recipient, *, sns_message_id: str = "", unsubscribe_url: str | None = None
+) -> dict[str, Any]:
+    """The variables the templates see. Unknown facts are ``None``, never the text "None"."""
+    budget_type, measure = _BUDGET_TYPES.get(alert.budget_type or "", (None, "cost"))
+    percent = format_percent(alert.threshold_percent) if alert.threshold_percent is not None else None
+    threshold_percent = f"{percent}%" if percent is not None else None
+    threshold_amount = alert.threshold_amount_text or _money(alert.threshold_amount, alert.currency)
+    budgeted = alert.budgeted_amount_text or _money(alert.budgeted_amount, alert.currency)
+    amount = alert.amount_text or _money(alert.amount, alert.currency)
+    amount_label = {"ACTUAL": "Actual amount", "FORECASTED": "Forecasted amount"}.get(
+        alert.alert_type or "", "Amount"
+    )
+    period_text = _PERIOD_TEXT.get(alert.period or "")
+    budget_name = clean_display_text(alert.budget_name)
+    notification_date = _date_text(alert.notification_date)
+    threshold = " ".join(
+        filter(None, (threshold_percent, f"({threshold_amount})" if threshold_amount else None))
+    )
+    details = [
+        ("Budget", budget_name),
+        ("Alert type", alert.alert_type),
+        ("Alert threshold", threshold or None),
+        ("Budgeted amount", budgeted),
+        (amount_label, amount),
+        ("Budget type", budget_type),
+        ("Period", f"{alert.period.capitalize()} ({period_text})" if alert.period and period_text else None),
+        ("AWS account", alert.account_id),
+        ("Notification date", notification_date),
+    ]
+    return {
+        "alert": alert,
+        "recipient": recipient,
+        "name": recipient.name,
+        "budget_name": budget_name,
+        "alert_type": alert.alert_type,
+        "is_forecast": alert.alert_type == "FORECASTED",
+        "measure": measure,
+        "percent": percent,
+        "threshold_percent": threshold_percent,
+        "threshold_amount": threshold_amount,
+        "budgeted": budgeted,
+        "amount": amount,
+        "amount_label": amount_label,
+        "period": alert.period,
+        "period_text": period_text,
+        "account_id": alert.account_id,
+        "notification_date": notification_date,
+        "budget_type": budget_type,
+        "complete": alert.complete,
+        "details": [(label, value) for label, value in details if value],
+        "raw": _redact(alert.raw, unsubscribe_url).strip(),
+        "sns_message_id": sns_message_id,
+    }
+
+
+def _sender(sender: str) -> Address:
+    if not isinstance(sender, str) or "\r" in sender or "\n" in sender:
+        raise ConfigurationError(f"invalid sender {sender!r}", value=str(sender))
+    name, address = parseaddr(sender)
+    validate_email_address(address or sender, what="sender address")
+    return Address(display_name=clean_display_text(name) or "", addr_spec=address)
+
+
+def _one_line(text: str) -> str:
+    line = clean_display_text(text) or ""
+    return line if len(line) <= _MAX_SUBJECT else line[: _MAX_SUBJECT - 1] + "…"
+
+
+class BudgetEmailAction:
+    """A handler that e-mails a :class:`BudgetAlert` to its owners.
+
+    ``resolver`` returns the recipients of an alert (see
+    :data:`~sns_subscriber.actions.owners.OwnerResolver`); ``sender`` is the ``From``
+    address (``"alerts@example.com"`` or ``"Cost alerts <alerts@example.com>"``).
+    ``templates`` overrides the built-in templates (``budget_alert.txt.j2``,
+    ``budget_alert.html.j2``, ``budget_alert.subject.j2``); ``subject_template`` is Jinja
+    source for the subject, rendered with the same variables (e.g.
+    ``"[{{ account_id }}] {{ budget_name }} at {{ threshold_percent }}"``).
+
+    Templates are loaded here, so a missing extra, a missing file or a syntax error fails at
+    start-up, not on the first alert. Other events than ``BudgetAlert`` are ignored.
+    """
+
+    def __init__(
+        self,
+        backend: EmailBackend,
+        resolver: OwnerResolver,
+        *,
+        sender: str,
+        templates: Templates | None = None,
+        subject_template: str | None = None,
+    ) -> None:
+        if not callable(resolver):
+            raise ConfigurationError(f"resolver must be callable, not {type(resolver).__name__}")
+        self.backend = backend
+        self.resolver = resolver
+        # Framework adapters name routes and views after handler.__name__, as for a function.
+        self.__name__ = "budget_email"
+        self.sender = _sender(sender)
+        self.templates = templates if templates is not None else Templates()
+        self._text: jinja2.Template = self.templates.get(TEXT_TEMPLATE)
+        self._html: jinja2.Template = self.templates.get(HTML_TEMPLATE)
+        self._subject: jinja2.Template = (
+            self.templates.from_string(subject_template)
+            if subject_template is not None
+            else self.templates.get(SUBJECT_TEMPLATE)
+        )
+        domain = self.sender.domain
+        # Message-ID is ASCII-only; an internationalised sender domain gets a neutral one.
+        self._id_domain = domain if domain.isascii() else "sns-subscriber.invalid"
+
+    def __repr__(self) -> str:
+        return f"BudgetEmailAction({self.backend!r}, sender={str(self.sender)!r})"
+
+    def __call__(self, delivery: Delivery) -> None:
+        alert = delivery.event
+        if not isinstance(alert, BudgetAlert):
+            return
+        recipients = self._recipients(alert)
+        if not recipients:
+            logger.warning(
+                "budget alert for %r (account %s) in message %s has no owner and no fallback "
+                "recipient: no e-mail sent",
+                alert.budget_name,
+                alert.account_id,
+                delivery.message_id,
+            )
+            return
+        failures: list[tuple[Recipient, Exception]] = []
+        for recipient in recipients:
+            step = functools.partial(self._send, delivery, alert, recipient)
+            try:
+                delivery.once(recipient.email.lower(), step)
+            except Exception as exc:
+                # Keep going: one unreachable mailbox must not hold back the other owners'
+                # e-mails until the retry. The ledger remembers who was served.
+                logger.warning(
+                    "budget alert e-mail to %s failed (message %s): %s: %s",
+                    recipient.email,
+                    delivery.message_id,
+                    type(exc).__name__,
+                    exc,
+                )
+                failures.append((recipient, exc))
+        if len(failures) == 1:
+            raise failures[0][1]
+        if failures:
+            summary = "; ".join(f"{r.email}: {type(e).__name__}: {e}" for r, e in failures)
+            raise EmailSendError(
+                f"{len(failures)} of {len(recipients)} budget alert e-mails failed: {summary}",
+                message_id=delivery.message_id,
+            ) from failures[0][1]
+
+    def _recipients(self, alert: BudgetAlert) -> list[Recipient]:
+        found: Sequence[Recipient] = list(self.resolver(alert))  # a generator is fine too
+        for recipient in found:
+            if not isinstance(recipient, Recipient):
+                raise TypeError(f"the owner resolver returned {type(recipient).__name__}, not Recipient")
+        return unique_recipients(found)
+
+    def _send(self, delivery: Delivery, alert: BudgetAlert, recipient: Recipient) -> None:
+        message = self.build_message(delivery, alert, recipient)
+        self.backend.send(message)
+        logger.info("budget alert e-mail for %r sent (message %s)", alert.budget_name, delivery.message_id)
+
+    def build_message(self, delivery: Delivery, alert: BudgetAlert, recipient: Recipient) -> EmailMessage:
+        """The e-mail for one recipient (exposed for previews and tests)."""
+        context = budget_alert_context(
+            alert,
+            recipient,
+            sns_message_id=_HEADER_TOKEN.sub("", delivery.message_id)[:128],
+            unsubscribe_url=getattr(delivery.message, "unsubscribe_url", None),
+        )
+        subject = _one_line(self._subject.render(context))
+        context["subject"] = subject
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = recipient.address
+        message["Subject"] = subject
+        message["Date"] = format_datetime(datetime.now(UTC))
+        message["Message-ID"] = self._message_id(delivery, recipient)
+        message["X-SNS-Message-Id"] = context["sns_message_id"] or "unknown"
+        # Out-of-office and vacation responders must not answer an automatic alert (RFC 3834).
+        message["Auto-Submitted"] = "auto-generated"
+        message["X-Auto-Response-Suppress"] = "All"
+        # Quoted-printable keeps the parts readable in .eml files and the console.
+        message.set_content(self._text.render(context), cte="quoted-printable")
+        message.add_alternative(self._html.render(context), subtype="html", cte="quoted-printable")
+        return message
+
+    def _message_id(self, delivery: Delivery, recipient: Recipient) -> str:
+        # Stable per (message, handler, recipient): if a crash between "sent" and "recorded"
+        # makes us send again, mail systems that collapse equal Message-IDs hide the copy.
+        seed = f"{delivery.message_id}\n{delivery.handler_name}\n{recipient.email.lower()}"
+        digest = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:32]
+        return f"<budget-alert.{digest}@{self._id_domain}>"
