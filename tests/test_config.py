@@ -75,6 +75,9 @@ def test_environment_overrides(tmp_path: Path) -> None:
             ENDPOINT + "allow_raw_delivery = true\n", "raw delivery without basic auth", id="raw-without-auth"
         ),
         pytest.param(
+            ENDPOINT + 'producer = "budget"\n', "producer must be one of budgets, ", id="unknown-producer"
+        ),
+        pytest.param(
             '[email]\nbackend = "pigeon"\n' + ENDPOINT, "email.backend must be one of", id="bad-backend"
         ),
         pytest.param("[service\nport = 1", "invalid TOML", id="bad-toml"),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from .exceptions import ConfigurationError
+from .producers import PRODUCERS
 
 __all__ = ["SETTINGS", "Config", "EndpointConfig", "Setting", "load_config", "reference_markdown"]
 
@@ -313,6 +314,11 @@ def _validate(config: Config) -> None:
         if endpoint.confirm not in ("auto", "api", "url", "manual"):
             raise ConfigurationError(
                 f"{source}: endpoints.confirm must be auto, api, url or manual", value=endpoint.confirm
+            )
+        if endpoint.producer is not None and endpoint.producer not in PRODUCERS:
+            raise ConfigurationError(
+                f"{source}: endpoint {endpoint.path}: producer must be one of {', '.join(PRODUCERS)}",
+                value=endpoint.producer,
             )
         if endpoint.allow_raw_delivery and not endpoint.basic_auth_username:
             raise ConfigurationError(

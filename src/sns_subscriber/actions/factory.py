@@ -28,7 +28,12 @@ def _email_backend(config: Config, cache: dict[str, Any], closers: list[Callable
     kind = config.get("email.backend")
     backend: Any
     if kind == "file":
-        backend = FileBackend(config.path("email.outbox_dir"))
+        outbox = config.path("email.outbox_dir")
+        if outbox is None:
+            raise ConfigurationError(
+                f'{config.source}: email.backend = "file" needs email.outbox_dir', value="email.outbox_dir"
+            )
+        backend = FileBackend(outbox)
     elif kind == "smtp":
         backend = SMTPBackend(
             config.get("email.smtp_host"),
