@@ -65,7 +65,8 @@ def sns_endpoint(
     def decorate(handler: F) -> Callable[[], Response]:
         router.add(handler, endpoint=subscriber.endpoint, **route)
         view = sns_view(subscriber)
-        view.__name__ = handler.__name__  # Flask names endpoints after the view function
+        # Flask names endpoints after the view function; callable objects have no __name__.
+        view.__name__ = getattr(handler, "__name__", route.get("name") or type(handler).__name__)
         view.__doc__ = handler.__doc__
         return view
 
