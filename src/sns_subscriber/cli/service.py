@@ -37,6 +37,10 @@ def serve(config_path: Path, host: str | None, port: int | None, no_worker: bool
     warnings.simplefilter("always", InsecurePolicyWarning)
     runtime = build_runtime(config)
     app = create_app(runtime, run_worker=not no_worker and config.get("service.worker"))
+    # uvicorn handles SIGTERM/SIGINT itself (graceful shutdown), then re-raises the signal to
+    # the handler that was installed before it; a no-op there makes a graceful stop exit 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _after_graceful_shutdown)
     uvicorn.run(
         app,
         host=host or config.get("service.host"),
@@ -47,6 +51,10 @@ def serve(config_path: Path, host: str | None, port: int | None, no_worker: bool
         timeout_graceful_shutdown=30,
         server_header=False,
     )
+
+
+def _after_graceful_shutdown(_signum: int, _frame: FrameType | None) -> None:
+    """The signal was already acted upon by uvicorn's graceful shutdown."""
 
 
 @click.command()
