@@ -268,7 +268,7 @@ class AsyncSubscriber(_Pipeline):
 
     async def _persist(self, message: Notification | RawNotification) -> Outcome:
         # The group committer resolves the future after the batch commits; no thread is held.
-        inserted = await asyncio.wrap_future(self.store.submit(self._new_message(message)))
+        inserted = await self.store.submit_async(self._new_message(message))
         if inserted and self.worker is not None:
             try:
                 await asyncio.to_thread(self.worker.run_once)

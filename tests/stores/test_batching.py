@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -163,3 +165,78 @@ def test_close_writes_the_queue_then_refuses(writer: Writer) -> None:
 def test_max_batch_must_be_positive(writer: Writer) -> None:
     with pytest.raises(ValueError, match="max_batch"):
         GroupCommitter(writer, max_batch=0)
+
+
+class CountingLoop(asyncio.SelectorEventLoop):
+    """Counts the wake-ups other threads ask of it."""
+
+    wakeups = 0
+
+    def call_soon_threadsafe(  # type: ignore[override]
+        self, callback: Any, *args: Any, context: Any = None
+    ) -> asyncio.Handle:
+        self.wakeups += 1
+        return super().call_soon_threadsafe(callback, *args, context=context)
+
+
+def test_async_callers_are_woken_once_per_batch(writer: Writer, committer: GroupCommitter[str]) -> None:
+    loop = CountingLoop()
+
+    async def main() -> list[bool]:
+        writer.hold()
+        first = committer.submit_async("first")
+        await asyncio.to_thread(writer.entered.wait, 5)
+        waiting = [committer.submit_async(f"w{i}") for i in range(8)]
+        loop.wakeups = 0  # to_thread's own wake-up is not the committer's
+        writer.release.set()
+        return [await first, *await asyncio.gather(*waiting)]
+
+    try:
+        results = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert results == [True] * 9
+    assert [len(batch) for batch in writer.batches] == [1, 8]
+    assert loop.wakeups == 2  # one per committed batch, not one per row
+
+
+def test_async_duplicate_and_outage_results(writer: Writer, committer: GroupCommitter[str]) -> None:
+    async def main() -> tuple[bool, bool, BaseException | None]:
+        first = await committer.submit_async("same")
+        second = await committer.submit_async("same")
+        writer.outcomes.append(StoreUnavailableError("database is down"))
+        try:
+            await committer.submit_async("during-outage")
+        except StoreUnavailableError as exc:
+            return first, second, exc
+        return first, second, None
+
+    first, second, error = asyncio.run(main())
+    assert (first, second) == (True, False)
+    assert isinstance(error, StoreUnavailableError) and "down" in error.reason
+
+
+def test_a_cancelled_async_request_is_not_written(writer: Writer, committer: GroupCommitter[str]) -> None:
+    async def main() -> bool:
+        writer.hold()
+        committer.submit("blocker")
+        await asyncio.to_thread(writer.entered.wait, 5)
+        cancelled = committer.submit_async("cancelled")
+        kept = committer.submit_async("kept")
+        cancelled.cancel()
+        writer.release.set()
+        return await kept
+
+    assert asyncio.run(main()) is True
+    assert all("cancelled" not in batch for batch in writer.batches)
+
+
+def test_async_submit_after_close_fails(writer: Writer) -> None:
+    committer = GroupCommitter(writer)
+    committer.close()
+
+    async def main() -> None:
+        await committer.submit_async("late")
+
+    with pytest.raises(StoreUnavailableError, match="closed"):
+        asyncio.run(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 from collections import Counter
@@ -77,6 +78,14 @@ def test_every_field_round_trips(store: InboxStore, clock: FakeClock) -> None:
 def test_duplicates_in_one_batch_resolve_true_then_false(store: InboxStore) -> None:
     futures = [store.submit(message("same")) for _ in range(5)]
     assert [future.result(timeout=10) for future in futures] == [True, False, False, False, False]
+
+
+def test_async_submits_resolve_on_the_loop_after_commit(store: InboxStore) -> None:
+    async def main() -> list[bool]:
+        return list(await asyncio.gather(*(store.submit_async(message(m)) for m in ("a1", "a2", "a1"))))
+
+    assert asyncio.run(main()) == [True, True, False]
+    assert store.get("a1") is not None and store.get("a2") is not None
 
 
 def test_concurrent_overlapping_submits_store_each_id_once(store: InboxStore) -> None:

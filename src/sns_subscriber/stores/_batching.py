@@ -9,13 +9,15 @@ is committed at once and a crowd is committed together.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Generic, TypeVar
+from typing import Generic, TypeAlias, TypeVar
 
 from ..exceptions import StoreUnavailableError
 
@@ -28,6 +30,11 @@ T = TypeVar("T")
 #: Writes a batch in one transaction and returns, per item, whether it was inserted; returns
 #: only after the commit is durable.
 BatchWriter = Callable[[Sequence[T]], Sequence[bool]]
+
+#: A waiter: a thread's Future, or an asyncio future with the loop it belongs to.
+_Waiter: TypeAlias = "Future[bool] | tuple[asyncio.Future[bool], asyncio.AbstractEventLoop]"
+#: What a waiter gets: the insert result, or the exception to raise.
+_Settlement: TypeAlias = "bool | BaseException"
 
 
 class GroupCommitter(Generic[T]):
@@ -53,26 +60,39 @@ class GroupCommitter(Generic[T]):
         self._weigh = weigh
         self._max_batch_bytes = max_batch_bytes
         self._name = name
-        self._pending: deque[tuple[T, Future[bool]]] = deque()
+        self._pending: deque[tuple[T, _Waiter]] = deque()
         self._cond = threading.Condition()
         self._closing = False
         self._thread: threading.Thread | None = None
 
     def submit(self, item: T) -> Future[bool]:
         future: Future[bool] = Future()
+        if not self._enqueue(item, future):
+            future.set_exception(StoreUnavailableError("the store is closed"))
+        return future
+
+    def submit_async(self, item: T) -> asyncio.Future[bool]:
+        """:meth:`submit` for the running event loop: the loop is woken once per committed
+        batch (not once per row), which matters to a server answering thousands per second."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        if not self._enqueue(item, (future, loop)):
+            future.set_exception(StoreUnavailableError("the store is closed"))
+        return future
+
+    def _enqueue(self, item: T, waiter: _Waiter) -> bool:
         with self._cond:
             if self._closing:
-                future.set_exception(StoreUnavailableError("the store is closed"))
-                return future
+                return False
             if self._thread is None:
                 # Started on first use: a store opened only to read (CLI) never needs it.
                 # Daemon, because close() is what flushes; a process that exits without it
                 # has answered nobody for the rows still queued.
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
-            self._pending.append((item, future))
+            self._pending.append((item, waiter))
             self._cond.notify()
-        return future
+        return True
 
     def close(self) -> None:
         """Commit everything submitted so far, then stop the thread; idempotent."""
@@ -94,13 +114,15 @@ class GroupCommitter(Generic[T]):
                 if not self._pending:
                     return
                 batch = self._take()
-            # A caller may have given up (asyncio cancellation): its row is not written, and
-            # it cannot be cancelled any more once the write starts.
-            live = [(item, future) for item, future in batch if future.set_running_or_notify_cancel()]
+            # A caller may have given up (asyncio cancellation): its row is not written. A
+            # thread's Future cannot be cancelled once the write starts; an asyncio caller
+            # cancelled later gets CancelledError for a stored row, and SNS's redelivery of
+            # it is then answered "duplicate".
+            live = [(item, waiter) for item, waiter in batch if _start(waiter)]
             if live:
                 self._commit(live)
 
-    def _take(self) -> list[tuple[T, Future[bool]]]:
+    def _take(self) -> list[tuple[T, _Waiter]]:
         batch = [self._pending.popleft()]
         size = self._weigh(batch[0][0]) if self._weigh else 0
         while self._pending and len(batch) < self._max_batch:
@@ -111,27 +133,61 @@ class GroupCommitter(Generic[T]):
             batch.append(self._pending.popleft())
         return batch
 
-    def _commit(self, batch: list[tuple[T, Future[bool]]]) -> None:
+    def _commit(self, batch: list[tuple[T, _Waiter]]) -> None:
         try:
             results = self._write([item for item, _ in batch])
             if len(results) != len(batch):
                 raise RuntimeError(f"batch writer returned {len(results)} results for {len(batch)} items")
         except StoreUnavailableError as exc:
-            for _, future in batch:
+            settlements: list[_Settlement] = []
+            for _ in batch:
                 # One exception object per waiter: raising a shared one from many threads
                 # would splice all their tracebacks together. The driver's error stays the cause.
                 error = StoreUnavailableError(exc.reason, value=exc.value)
                 error.__cause__ = exc.__cause__ if exc.__cause__ is not None else exc
-                future.set_exception(error)
+                settlements.append(error)
+            _settle(batch, settlements)
             return
         except Exception as exc:  # a bug: every waiter learns of it, the committer survives
             logger.exception("group commit of %d item(s) failed", len(batch))
-            for _, future in batch:
-                future.set_exception(exc)
+            _settle(batch, [exc] * len(batch))
             return
         except BaseException as exc:
-            for _, future in batch:
-                future.set_exception(exc)
+            _settle(batch, [exc] * len(batch))
             raise
-        for (_, future), inserted in zip(batch, results, strict=True):
-            future.set_result(inserted)
+        _settle(batch, results)
+
+
+def _start(waiter: _Waiter) -> bool:
+    """Whether the waiter still wants its row written (and, for a Future, can no longer
+    be cancelled)."""
+    if isinstance(waiter, Future):
+        return waiter.set_running_or_notify_cancel()
+    return not waiter[0].cancelled()
+
+
+def _settle(batch: Sequence[tuple[object, _Waiter]], settlements: Sequence[_Settlement]) -> None:
+    """Give every waiter its settlement: Futures directly, asyncio futures in one callback
+    per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[bool], _Settlement]]] = {}
+    for (_, waiter), settlement in zip(batch, settlements, strict=True):
+        if isinstance(waiter, Future):
+            if isinstance(settlement, BaseException):
+                waiter.set_exception(settlement)
+            else:
+                waiter.set_result(settlement)
+        else:
+            by_loop.setdefault(waiter[1], []).append((waiter[0], settlement))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop has nobody left waiting
+            loop.call_soon_threadsafe(_settle_in_loop, settled)
+
+
+def _settle_in_loop(settled: list[tuple[asyncio.Future[bool], _Settlement]]) -> None:
+    for future, settlement in settled:
+        if future.done():  # cancelled meanwhile
+            continue
+        if isinstance(settlement, BaseException):
+            future.set_exception(settlement)
+        else:
+            future.set_result(settlement)

@@ -16,6 +16,7 @@ Every datetime crossing this contract is timezone-aware UTC.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import dataclasses
 import enum
@@ -145,6 +146,10 @@ class InboxStore(Protocol):
         True: inserted. False: a message with this MessageId was already stored (or queued
         earlier in the same batch). Fails with ``StoreUnavailableError`` on an outage.
         """
+        ...
+
+    def submit_async(self, item: NewMessage) -> asyncio.Future[bool]:
+        """:meth:`submit` for code on an event loop (call it from the loop's thread)."""
         ...
 
     def add(self, item: NewMessage) -> bool:

@@ -13,6 +13,7 @@ works again as soon as the server does, without a restart.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import hashlib
 import math
@@ -438,6 +439,9 @@ class PostgresStore:
 
     def submit(self, item: NewMessage) -> Future[bool]:
         return self._committer.submit(check_new_message(item))
+
+    def submit_async(self, item: NewMessage) -> asyncio.Future[bool]:
+        return self._committer.submit_async(check_new_message(item))
 
     def add(self, item: NewMessage) -> bool:
         return self.submit(item).result()

@@ -8,6 +8,7 @@ claim's read-then-update cannot interleave with another claim's.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import os
 import sqlite3
@@ -426,6 +427,9 @@ class SQLiteStore:
 
     def submit(self, item: NewMessage) -> Future[bool]:
         return self._committer.submit(check_new_message(item))
+
+    def submit_async(self, item: NewMessage) -> asyncio.Future[bool]:
+        return self._committer.submit_async(check_new_message(item))
 
     def add(self, item: NewMessage) -> bool:
         return self.submit(item).result()
