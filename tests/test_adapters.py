@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import sys
 import types
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -167,6 +169,41 @@ def test_rejections(served: tuple[str, InboxStore, SNSTestKit], case: str, statu
     else:
         reply = request(url, method="GET")
     assert reply.status == status, reply.body
+    assert store.counts() == before
+
+
+def _post_chunked(url: str, headers: dict[str, str], chunks: list[bytes]) -> tuple[int, bytes]:
+    """POST with Transfer-Encoding: chunked (no Content-Length), one chunk per item."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=15)
+    try:
+        connection.request("POST", parts.path, body=iter(chunks), headers=headers, encode_chunked=True)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_a_chunked_body_is_read_whole(served: tuple[str, InboxStore, SNSTestKit]) -> None:
+    url, store, kit = served
+    fields = kit.notification(TEST_TOPIC_ARN, "chunked " * 200)
+    body = kit.body(fields)
+    status, reply = _post_chunked(
+        url, kit.headers(fields), [body[i : i + 100] for i in range(0, len(body), 100)]
+    )
+    assert (status, b'"accepted"' in reply) == (200, True)
+    record = store.get(fields["MessageId"])
+    assert record is not None and record.body == body
+
+
+def test_an_oversized_chunked_body_is_refused_while_reading(
+    served: tuple[str, InboxStore, SNSTestKit],
+) -> None:
+    url, store, kit = served
+    before = store.counts()
+    fields = kit.notification(TEST_TOPIC_ARN, "x")
+    status, _ = _post_chunked(url, kit.headers(fields), [b"x" * 65536] * 20)
+    assert status == 413
     assert store.counts() == before
 
 

@@ -152,10 +152,12 @@ class _Pipeline:
 
     @staticmethod
     def _stored(message: Notification | RawNotification, inserted: bool) -> Outcome:
+        # Per-message lines are DEBUG: at thousands of messages a second they would cost more
+        # than storing the message; the inbox and the metrics count them.
         if inserted:
-            logger.info("accepted %s from %s", message.message_id, message.topic_arn)
+            logger.debug("accepted %s from %s", message.message_id, message.topic_arn)
             return Outcome.success("accepted", message_id=message.message_id)
-        logger.info("duplicate %s (already stored)", message.message_id)
+        logger.debug("duplicate %s (already stored)", message.message_id)
         return Outcome.success("duplicate", message_id=message.message_id)
 
     @staticmethod

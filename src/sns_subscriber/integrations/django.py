@@ -23,11 +23,32 @@ __all__ = ["sns_view", "to_inbound", "to_response"]
 
 
 def to_inbound(request: HttpRequest, max_bytes: int) -> InboundRequest:
-    # Read the stream ourselves (bounded) rather than request.body, which reads it all.
-    body = request.read(max_bytes + 1)
     return InboundRequest.build(
-        request.method or "GET", request.path, request.headers.items(), body, request.META.get("REMOTE_ADDR")
+        request.method or "GET",
+        request.path,
+        request.headers.items(),
+        _read_body(request, max_bytes),
+        request.META.get("REMOTE_ADDR"),
     )
+
+
+def _read_body(request: HttpRequest, max_bytes: int) -> bytes:
+    """At most ``max_bytes + 1`` bytes (enough to tell "too large"), never the whole stream."""
+    meta = request.META
+    if meta.get("CONTENT_LENGTH") or not meta.get("wsgi.input_terminated"):
+        return bytes(request.read(max_bytes + 1))
+    # A chunked body under WSGI: Django only reads CONTENT_LENGTH bytes (none here), but the
+    # server has de-chunked the stream and marks its end, so read it directly.
+    stream = meta["wsgi.input"]
+    chunks: list[bytes] = []
+    size = 0
+    while size <= max_bytes:
+        chunk = stream.read(max_bytes + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def to_response(outcome: Outcome) -> HttpResponse:

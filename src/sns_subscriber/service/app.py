@@ -18,6 +18,7 @@ from ..assembly import Runtime
 from ..exceptions import SNSSubscriberError
 from ..integrations.starlette import METHODS, handle, to_response
 from ..subscriber import AsyncSubscriber
+from .asgi import SNSFront
 from .metrics import Metrics
 
 __all__ = ["create_app"]
@@ -35,8 +36,8 @@ def _measured(subscriber: AsyncSubscriber, metrics: Metrics) -> Callable[[Reques
     return view
 
 
-def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | None = None) -> Starlette:
-    """Build the app. With ``run_worker`` a worker thread processes the inbox while serving."""
+def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | None = None) -> SNSFront:
+    """Build the ASGI app. With ``run_worker`` a worker thread processes the inbox while serving."""
     metrics = (
         metrics
         if metrics is not None
@@ -83,4 +84,4 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
                 await asyncio.to_thread(thread.join, 60)
             runtime.close()
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    return SNSFront(dict(runtime.async_subscribers), metrics, Starlette(routes=routes, lifespan=lifespan))

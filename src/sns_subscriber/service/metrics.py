@@ -54,10 +54,22 @@ class Metrics:
         )
         if inbox_counts is not None:
             self.registry.register(_InboxCollector(inbox_counts))
+        self._request_children: dict[tuple[str, str, int], Counter] = {}
+        self._latency_children: dict[str, Histogram] = {}
 
     def observe(self, endpoint: str, outcome: Outcome, seconds: float) -> None:
-        self.requests.labels(endpoint, outcome.result, str(outcome.status)).inc()
-        self.handle_seconds.labels(endpoint).observe(seconds)
+        # labels() looks the child up under a lock each time; keep the few children we use.
+        key = (endpoint, outcome.result, outcome.status)
+        counter = self._request_children.get(key)
+        if counter is None:
+            counter = self._request_children[key] = self.requests.labels(
+                endpoint, outcome.result, str(outcome.status)
+            )
+        histogram = self._latency_children.get(endpoint)
+        if histogram is None:
+            histogram = self._latency_children[endpoint] = self.handle_seconds.labels(endpoint)
+        counter.inc()
+        histogram.observe(seconds)
 
     def worker_result(self, _message_id: str, result: str) -> None:
         self.worker_results.labels(result).inc()
