@@ -220,3 +220,24 @@ def test_doc_examples_parse_but_are_placeholders() -> None:
     ):
         message = parse((DATA / "docs" / name).read_bytes())
         assert "EXAMPLE" in message.signature or len(message.signature) < 300
+
+
+def test_directly_built_notification_is_the_same_frozen_value() -> None:
+    import dataclasses
+
+    from sns_subscriber.messages import EMPTY_ATTRIBUTES, Notification, _direct_constructor, new_notification
+
+    direct = new_notification(
+        "id", "arn:aws:sns:us-east-1:123456789012:t", "m", "2026-11-29T00:00:00.000Z", "2", "sig", "url",
+        b"raw", None, "subject", None, EMPTY_ATTRIBUTES,
+    )  # fmt: skip
+    regular = Notification(
+        message_id="id", topic_arn="arn:aws:sns:us-east-1:123456789012:t", message="m",
+        timestamp="2026-11-29T00:00:00.000Z", signature_version="2", signature="sig", signing_cert_url="url",
+        raw=b"raw", subject="subject",
+    )  # fmt: skip
+    assert direct == regular and direct.type == "Notification" and direct.raw == b"raw"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        direct.message = "changed"  # type: ignore[misc]
+    with pytest.raises(AssertionError, match="init fields"):
+        _direct_constructor(Notification, ("message_id", "topic_arn"))

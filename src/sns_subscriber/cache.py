@@ -121,9 +121,12 @@ class CertificateCache(Generic[T]):
         self._hits = self._misses = self._loads = self._load_failures = 0
         self._rationed = self._negative_hits = 0
 
-    def get(self, url: str) -> T:
-        """The value for ``url``, loading it (once, whoever else asks meanwhile) if needed."""
-        now = self._clock()
+    def get(self, url: str, *, now: datetime | None = None) -> T:
+        """The value for ``url``, loading it (once, whoever else asks meanwhile) if needed.
+
+        ``now`` saves a clock read when the caller has just made one from the same clock."""
+        if now is None:
+            now = self._clock()
         with self._lock:
             entry = self._entries.get(url)
             if entry is not None and now < entry.valid_until:
@@ -135,11 +138,12 @@ class CertificateCache(Generic[T]):
             self._load(url, future)
         return self._outcome(future, owner=owner)
 
-    async def aget(self, url: str) -> T:
+    async def aget(self, url: str, *, now: datetime | None = None) -> T:
         """:meth:`get` for asyncio: a hit returns at once; a load runs in the loop's default
         executor, so the event loop is never blocked, and is shared with concurrent
         :meth:`get`/:meth:`aget` callers."""
-        now = self._clock()
+        if now is None:
+            now = self._clock()
         with self._lock:
             entry = self._entries.get(url)
             if entry is not None and now < entry.valid_until:

@@ -18,12 +18,12 @@ from .exceptions import MalformedMessageError, MessageTooLargeError, Unsupported
 from .messages import (
     EMPTY_ATTRIBUTES,
     MessageAttribute,
-    Notification,
     RawNotification,
     SNSMessage,
     SubscriptionConfirmation,
     TopicArn,
     UnsubscribeConfirmation,
+    new_notification,
     parse_timestamp,
 )
 
@@ -272,21 +272,19 @@ def _build(fields: dict[str, Any], raw: bytes) -> SNSMessage:
         )
     if not confirmation:
         attributes = fields.get("MessageAttributes")
-        return Notification(
-            message_id=message_id,
-            topic_arn=topic_arn,
-            message=text,
-            timestamp=timestamp,
-            signature_version=version,
-            signature=signature,
-            signing_cert_url=cert_url,
-            raw=raw,
-            parsed_timestamp=sent_at,
-            subject=_optional_string(fields, "Subject", message_id),
-            unsubscribe_url=_optional_string(fields, "UnsubscribeURL", message_id),
-            message_attributes=EMPTY_ATTRIBUTES
-            if attributes is None
-            else _attributes(attributes, message_id),
+        return new_notification(
+            message_id,
+            topic_arn,
+            text,
+            timestamp,
+            version,
+            signature,
+            cert_url,
+            raw,
+            sent_at,
+            _optional_string(fields, "Subject", message_id),
+            _optional_string(fields, "UnsubscribeURL", message_id),
+            EMPTY_ATTRIBUTES if attributes is None else _attributes(attributes, message_id),
         )
     token, subscribe_url = extra
     cls = SubscriptionConfirmation if kind == "SubscriptionConfirmation" else UnsubscribeConfirmation

@@ -86,6 +86,8 @@ class VerificationPolicy:
     signature_versions: frozenset[str] = frozenset({"1", "2"})
     _patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
     _exact: frozenset[str] = field(init=False, repr=False, compare=False)
+    _oldest_notification: timedelta = field(init=False, repr=False, compare=False)
+    _oldest_confirmation: timedelta = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         given: object = self.allowed_topic_arns
@@ -118,6 +120,9 @@ class VerificationPolicy:
             _compile_topic_pattern(topic)  # validates the form
         object.__setattr__(self, "_exact", exact)
         object.__setattr__(self, "_patterns", patterns)
+        # The age limits with the skew allowance folded in, computed once.
+        object.__setattr__(self, "_oldest_notification", self.max_age + self.clock_skew)
+        object.__setattr__(self, "_oldest_confirmation", self.confirmation_max_age + self.clock_skew)
 
     def topic_allowed(self, topic_arn: str) -> bool:
         if self.allow_any_topic or topic_arn in self._exact:
@@ -223,8 +228,8 @@ class _BaseVerifier:
             and url.endswith(".pem")
         )
 
-    def _precheck(self, message: SNSMessage) -> None:
-        """Every check that needs no certificate; raises the first failure."""
+    def _precheck(self, message: SNSMessage) -> datetime:
+        """Every check that needs no certificate; raises the first failure. Returns "now"."""
         policy = self.policy
         algorithm_for(message.signature_version, message_id=message.message_id)
         if message.signature_version not in policy.signature_versions:
@@ -237,19 +242,18 @@ class _BaseVerifier:
             raise TopicNotAllowedError("topic is not in this endpoint's allow-list", value=message.topic_arn)
         now = self.clock()
         sent = message.sent_at
-        max_age = policy.max_age if isinstance(message, Notification) else policy.confirmation_max_age
-        if sent < now - max_age - policy.clock_skew:
+        notification = isinstance(message, Notification)
+        if sent < now - (policy._oldest_notification if notification else policy._oldest_confirmation):
+            max_age = policy.max_age if notification else policy.confirmation_max_age
             raise MessageExpiredError(
                 f"message is older than {_describe(max_age)} (a replay or a very late retry)",
                 value=message.timestamp,
             )
         if sent > now + policy.clock_skew:
             raise MessageExpiredError("message Timestamp is in the future", value=message.timestamp)
-        topic = message.topic
-        if topic is None:  # pragma: no cover - parse() guarantees a valid ARN
-            raise TopicNotAllowedError("TopicArn is not an SNS topic ARN", value=message.topic_arn)
         if not self._trusted_url(message.signing_cert_url):
             check_certificate_url(message.signing_cert_url, message.topic_arn, message_id=message.message_id)
+        return now
 
 
 class Verifier(_BaseVerifier):
@@ -264,8 +268,8 @@ class Verifier(_BaseVerifier):
     def verify(self, message: M) -> M:
         """Return ``message`` if it is authentic and acceptable; raise otherwise."""
         try:
-            self._precheck(message)
-            key = self.cache.get(message.signing_cert_url)
+            now = self._precheck(message)
+            key = self.cache.get(message.signing_cert_url, now=now)
             verify_signature(key, message)
         except SNSSubscriberError as exc:
             exc.with_context(message_id=message.message_id, topic_arn=message.topic_arn)
@@ -281,8 +285,8 @@ class AsyncVerifier(_BaseVerifier):
 
     async def verify(self, message: M) -> M:
         try:
-            self._precheck(message)
-            key = await self.cache.aget(message.signing_cert_url)
+            now = self._precheck(message)
+            key = await self.cache.aget(message.signing_cert_url, now=now)
             verify_signature(key, message)
         except SNSSubscriberError as exc:
             exc.with_context(message_id=message.message_id, topic_arn=message.topic_arn)
