@@ -120,12 +120,19 @@ def test_succeeded_handler_not_repeated_when_another_fails(
     router.add(email, name="email")
     router.add(webhook, name="webhook")
     message_id = accept(sns_kit, store, tmp_path, "x")
-    worker = Worker(store, router, retry=RetryPolicy(base_delay=0.0, jitter=0.0))
+    actions: list[tuple[str, str]] = []
+    worker = Worker(
+        store,
+        router,
+        retry=RetryPolicy(base_delay=0.0, jitter=0.0),
+        on_action=lambda name, result: actions.append((name, result)),
+    )
     worker.drain()
     record = store.get(message_id)
     assert record is not None
     assert record.status == InboxStatus.DONE
     assert sent == [message_id]  # e-mail sent once although the message ran twice
+    assert actions == [("email", "ok"), ("webhook", "failed"), ("email", "skipped"), ("webhook", "ok")]
 
 
 def test_replay_does_not_repeat_succeeded_actions_unless_forced(

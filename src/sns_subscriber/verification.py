@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import ssl
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -186,8 +187,11 @@ class _BaseVerifier:
         ssl_context: ssl.SSLContext | None = None,
         cache: CertificateCache[RSAPublicKey] | None = None,
         trusted_url_hosts: frozenset[str] = frozenset(),
+        timer: Callable[[float], None] | None = None,
     ) -> None:
         self.policy = policy
+        #: Called with the seconds each verify() took, accepted or not (metrics).
+        self.timer = timer
         #: host[:port] values (LocalStack) whose certificate URLs are trusted as they are.
         self.trusted_url_hosts = frozenset(trusted_url_hosts)
         if self.trusted_url_hosts:
@@ -267,6 +271,8 @@ class Verifier(_BaseVerifier):
 
     def verify(self, message: M) -> M:
         """Return ``message`` if it is authentic and acceptable; raise otherwise."""
+        timer = self.timer
+        start = time.perf_counter() if timer is not None else 0.0
         try:
             now = self._precheck(message)
             key = self.cache.get(message.signing_cert_url, now=now)
@@ -274,6 +280,9 @@ class Verifier(_BaseVerifier):
         except SNSSubscriberError as exc:
             exc.with_context(message_id=message.message_id, topic_arn=message.topic_arn)
             raise
+        finally:
+            if timer is not None:
+                timer(time.perf_counter() - start)
         return message
 
     def verify_all(self, messages: Iterable[M]) -> list[M]:
@@ -284,6 +293,8 @@ class AsyncVerifier(_BaseVerifier):
     """:class:`Verifier` for asyncio code: a certificate download never blocks the loop."""
 
     async def verify(self, message: M) -> M:
+        timer = self.timer
+        start = time.perf_counter() if timer is not None else 0.0
         try:
             now = self._precheck(message)
             key = await self.cache.aget(message.signing_cert_url, now=now)
@@ -291,6 +302,9 @@ class AsyncVerifier(_BaseVerifier):
         except SNSSubscriberError as exc:
             exc.with_context(message_id=message.message_id, topic_arn=message.topic_arn)
             raise
+        finally:
+            if timer is not None:
+                timer(time.perf_counter() - start)
         return message
 
 

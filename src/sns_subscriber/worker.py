@@ -64,6 +64,7 @@ class Worker:
         poll_interval: float = 0.5,
         producers: Mapping[str, str] | None = None,
         on_result: Callable[[str, str], None] | None = None,
+        on_action: Callable[[str, str], None] | None = None,
     ) -> None:
         self.store = store
         self.router = router
@@ -75,6 +76,9 @@ class Worker:
         self.producers = dict(producers or {})
         #: Called with (message_id, "done" | "retrying" | "dead") for metrics.
         self.on_result = on_result
+        #: Called with (handler name, "ok" | "failed" | "skipped") for metrics; "skipped"
+        #: means it had succeeded on an earlier attempt and was not run again.
+        self.on_action = on_action
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stopping = threading.Event()
 
@@ -161,6 +165,7 @@ class Worker:
         for route in routes:
             key = f"handler:{route.name}"
             if self.store.action_succeeded(record.message_id, key):
+                self._report_action(route.name, "skipped")
                 continue
             delivery = Delivery(
                 message=message,
@@ -170,10 +175,15 @@ class Worker:
                 handler_name=route.name,
                 ledger=self.store,
             )
-            result = route.handler(delivery)
-            if asyncio.iscoroutine(result):
-                self._event_loop().run_until_complete(result)
+            try:
+                result = route.handler(delivery)
+                if asyncio.iscoroutine(result):
+                    self._event_loop().run_until_complete(result)
+            except Exception:
+                self._report_action(route.name, "failed")
+                raise
             self.store.record_action(record.message_id, key)
+            self._report_action(route.name, "ok")
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         # One loop per worker thread, reused: async handlers may keep clients bound to it.
@@ -208,3 +218,7 @@ class Worker:
     def _report(self, message_id: str, result: str) -> None:
         if self.on_result is not None:
             self.on_result(message_id, result)
+
+    def _report_action(self, name: str, result: str) -> None:
+        if self.on_action is not None:
+            self.on_action(name, result)

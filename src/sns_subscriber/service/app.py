@@ -43,6 +43,8 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
         if metrics is not None
         else Metrics(lambda: {str(k): v for k, v in runtime.store.counts().items()})
     )
+    for path, subscriber in runtime.async_subscribers.items():
+        subscriber.verifier.timer = metrics.verify_timer(path)
     routes = [
         Route(path, _measured(subscriber, metrics), methods=METHODS)
         for path, subscriber in runtime.async_subscribers.items()
@@ -72,7 +74,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
         stop = threading.Event()
         thread = None
         if run_worker:
-            worker = runtime.worker(on_result=metrics.worker_result)
+            worker = runtime.worker(on_result=metrics.worker_result, on_action=metrics.action_result)
             thread = threading.Thread(target=worker.run, args=(stop,), name="sns-worker", daemon=True)
             thread.start()
         try:

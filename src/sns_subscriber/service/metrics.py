@@ -52,6 +52,19 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.verify_seconds = Histogram(
+            "sns_verify_seconds",
+            "Time to verify a message (policy checks, certificate, signature)",
+            ["endpoint"],
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5),
+            registry=self.registry,
+        )
+        self.action_results = Counter(
+            "sns_action_results",
+            "Handler/action runs by name and result (ok, failed, skipped: done on an earlier attempt)",
+            ["action", "result"],
+            registry=self.registry,
+        )
         if inbox_counts is not None:
             self.registry.register(_InboxCollector(inbox_counts))
         self._request_children: dict[tuple[str, str, int], Counter] = {}
@@ -73,3 +86,10 @@ class Metrics:
 
     def worker_result(self, _message_id: str, result: str) -> None:
         self.worker_results.labels(result).inc()
+
+    def action_result(self, action: str, result: str) -> None:
+        self.action_results.labels(action, result).inc()
+
+    def verify_timer(self, endpoint: str) -> Callable[[float], None]:
+        """A callback for :attr:`Verifier.timer` observing this endpoint's verify time."""
+        return self.verify_seconds.labels(endpoint).observe
