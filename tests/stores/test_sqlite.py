@@ -179,3 +179,11 @@ def test_claims_walk_the_pending_index(db: Path) -> None:
     conn.close()
     assert any("inbox_pending" in row[-1] for row in plan), plan
     assert not any("TEMP B-TREE" in row[-1] for row in plan), plan
+
+
+def test_a_batch_larger_than_the_parameter_chunk_reports_each_row(store: SQLiteStore) -> None:
+    assert store.add(message("m0000"))
+    ids = [f"m{i:04d}" for i in range(1200)] + ["m0600", "m1199"]  # stored, new, then repeats
+    results = store._insert_batch([message(i) for i in ids])
+    assert results == [False] + [True] * 1199 + [False, False]
+    assert store.counts()[InboxStatus.RECEIVED] == 1200
