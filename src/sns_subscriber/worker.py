@@ -127,10 +127,10 @@ class Worker:
     def process(self, record: InboxRecord) -> str:
         """Run the handlers of one claimed message; return its new status."""
         try:
-            self._run_handlers(record)
+            unrecorded = self._run_handlers(record)
         except Exception as exc:  # a handler's failure is data: retry or dead, never a crash
             return self._failed(record, exc)
-        if not self.store.complete(record.message_id, self.worker_id):
+        if not self.store.complete(record.message_id, self.worker_id, actions=unrecorded):
             logger.warning("lease of %s was lost before completion", record.message_id)
             return "lost"
         self._report(record.message_id, "done")
@@ -146,7 +146,9 @@ class Worker:
             )
         return parse(record.body, max_bytes=max(len(record.body), 1))
 
-    def _run_handlers(self, record: InboxRecord) -> None:
+    def _run_handlers(self, record: InboxRecord) -> list[str]:
+        """Run the routes not yet done; return the ledger key of the last one run, for the
+        caller to record together with the completion (one commit less per message)."""
         message = self._message(record)
         event = (
             detect(message, producer=self.producers.get(record.endpoint))
@@ -162,6 +164,7 @@ class Worker:
         )
         if not routes:
             logger.debug("no handler for %s (%s)", record.message_id, type(event).__name__)
+        unrecorded: list[str] = []
         for route in routes:
             key = f"handler:{route.name}"
             if self.store.action_succeeded(record.message_id, key):
@@ -175,6 +178,11 @@ class Worker:
                 handler_name=route.name,
                 ledger=self.store,
             )
+            # The previous route's success is recorded before this one runs: a failure here
+            # must not make it run again. The last route's is recorded by complete().
+            for earlier in unrecorded:
+                self.store.record_action(record.message_id, earlier)
+            unrecorded = []
             try:
                 result = route.handler(delivery)
                 if asyncio.iscoroutine(result):
@@ -182,8 +190,9 @@ class Worker:
             except Exception:
                 self._report_action(route.name, "failed")
                 raise
-            self.store.record_action(record.message_id, key)
+            unrecorded = [key]
             self._report_action(route.name, "ok")
+        return unrecorded
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         # One loop per worker thread, reused: async handlers may keep clients bound to it.

@@ -422,3 +422,24 @@ def test_submit_returns_a_future(store: InboxStore) -> None:
     future = store.submit(message("f"))
     assert isinstance(future, Future)
     assert future.result(timeout=10) is True
+
+
+def test_complete_records_actions_in_the_same_transaction(store: InboxStore) -> None:
+    assert store.add(message("ca"))
+    [claimed] = store.claim("w1", limit=1)
+    assert store.complete(claimed.message_id, "w1", actions=["handler:email", "handler:webhook"])
+    record = store.get("ca")
+    assert record is not None and record.status == InboxStatus.DONE
+    assert store.action_succeeded("ca", "handler:email")
+    assert store.action_succeeded("ca", "handler:webhook")
+
+
+def test_complete_records_actions_even_when_the_lease_was_lost(store: InboxStore) -> None:
+    assert store.add(message("cl"))
+    store.claim("w1", limit=1)
+    # Another worker holds it now: the completion is refused, the action stays recorded so
+    # that whoever runs the message next does not repeat it.
+    assert not store.complete("cl", "someone-else", actions=["handler:email"])
+    assert store.action_succeeded("cl", "handler:email")
+    record = store.get("cl")
+    assert record is not None and record.status == InboxStatus.PROCESSING

@@ -21,7 +21,7 @@ import builtins
 import dataclasses
 import enum
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -167,8 +167,12 @@ class InboxStore(Protocol):
         """
         ...
 
-    def complete(self, message_id: str, worker_id: str) -> bool:
-        """PROCESSING -> DONE, if ``worker_id`` still holds the message; else False."""
+    def complete(self, message_id: str, worker_id: str, *, actions: Sequence[str] = ()) -> bool:
+        """PROCESSING -> DONE, if ``worker_id`` still holds the message; else False.
+
+        ``actions`` are recorded as succeeded (as by :meth:`record_action`) in the same
+        transaction, whether or not the lease was still held: one commit instead of two.
+        """
         ...
 
     def retry(self, message_id: str, worker_id: str, *, error: str, delay_seconds: float) -> bool:

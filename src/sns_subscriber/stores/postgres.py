@@ -526,8 +526,20 @@ class PostgresStore:
         }
         return self._rowcount("finish", params) == 1
 
-    def complete(self, message_id: str, worker_id: str) -> bool:
-        return self._finish(message_id, worker_id, InboxStatus.DONE)
+    def complete(self, message_id: str, worker_id: str, *, actions: Sequence[str] = ()) -> bool:
+        if not actions:
+            return self._finish(message_id, worker_id, InboxStatus.DONE)
+        now = self._now()
+        params = {"status": "done", "error": None, "next_attempt_at": None, "now": now}
+        with self._connection() as conn, conn.transaction():
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    self._statements["record_action"], [(message_id, key, now) for key in actions]
+                )
+            finished = conn.execute(
+                self._statements["finish"], params | {"message_id": message_id, "owner": worker_id}
+            )
+            return finished.rowcount == 1
 
     def retry(self, message_id: str, worker_id: str, *, error: str, delay_seconds: float) -> bool:
         due = self._now() + timedelta(seconds=max(0.0, delay_seconds))

@@ -146,6 +146,9 @@ _FINISH: Final = """
     SET status = :status, last_error = coalesce(:error, last_error), next_attempt_at = :next_attempt_at,
         lease_owner = NULL, lease_until = NULL, updated_at = :now
     WHERE message_id = :message_id AND status = 'processing' AND lease_owner = :owner"""
+_RECORD_ACTION: Final = """
+    INSERT INTO inbox_actions (message_id, action_key, done_at) VALUES (?, ?, ?)
+    ON CONFLICT (message_id, action_key) DO NOTHING"""
 _REPLAY_SET: Final = """
     UPDATE inbox
     SET status = 'received', attempts = 0, next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL,
@@ -523,8 +526,16 @@ class SQLiteStore:
         with self._write() as conn:
             return conn.execute(_FINISH, params).rowcount == 1
 
-    def complete(self, message_id: str, worker_id: str) -> bool:
-        return self._finish(message_id, worker_id, InboxStatus.DONE)
+    def complete(self, message_id: str, worker_id: str, *, actions: Sequence[str] = ()) -> bool:
+        if not actions:
+            return self._finish(message_id, worker_id, InboxStatus.DONE)
+        now = _ts(self._now())
+        params = {"status": "done", "error": None, "next_attempt_at": None, "now": now}
+        with self._write() as conn:
+            conn.executemany(_RECORD_ACTION, [(message_id, key, now) for key in actions])
+            return (
+                conn.execute(_FINISH, params | {"message_id": message_id, "owner": worker_id}).rowcount == 1
+            )
 
     def retry(self, message_id: str, worker_id: str, *, error: str, delay_seconds: float) -> bool:
         due = self._now() + timedelta(seconds=max(0.0, delay_seconds))
@@ -602,11 +613,7 @@ class SQLiteStore:
 
     def record_action(self, message_id: str, action_key: str) -> None:
         with self._write() as conn:
-            conn.execute(
-                "INSERT INTO inbox_actions (message_id, action_key, done_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (message_id, action_key) DO NOTHING",
-                (message_id, action_key, _ts(self._now())),
-            )
+            conn.execute(_RECORD_ACTION, (message_id, action_key, _ts(self._now())))
 
     def forget_actions(self, message_id: str) -> int:
         with self._write() as conn:
