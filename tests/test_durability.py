@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import http.client
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +20,7 @@ from sns_subscriber.stores import InboxStatus, InboxStore, open_store
 from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit
 
 from .pipeline_helpers import make_subscriber, post, sqlite_store
+from .servers import request
 from .stores.conftest import PG_URL, pg_schema, require_postgres
 from .tcp_proxy import TCPProxy
 
@@ -108,3 +113,79 @@ def test_postgres_outage_is_503_and_recovers(
     assert subscriber.handle(post(sns_kit.notification(TEST_TOPIC_ARN, "after"))).status == 200
     assert store.get(before["MessageId"]) is not None  # nothing acknowledged earlier was lost
     assert store.counts()[InboxStatus.RECEIVED] == 3
+
+
+def _start_service(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "sns_subscriber", "serve", "--config", str(config), "--port", str(port)]
+    with log.open("wb") as out:
+        server = subprocess.Popen([*command, "--no-worker"], cwd=ROOT, stdout=out, stderr=out)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if request(f"http://127.0.0.1:{port}/healthz", method="GET", timeout=1).status == 200:
+                return server
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise AssertionError(log.read_text())
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_service_killed_under_load_keeps_every_acknowledged_message(
+    sns_kit: SNSTestKit, tmp_path: Path
+) -> None:
+    """The fast path (plain ASGI front, group commit, one wake-up per batch) answers 200 only
+    after the batch's COMMIT: SIGKILL the service while 8 clients keep posting, and every
+    message that got a 200 must be in the inbox afterwards."""
+    db = tmp_path / "inbox.db"
+    config = tmp_path / "sns-subscriber.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{db}"\n'
+        f'[verification]\ncert_dir = "{sns_kit.write_cert_dir(tmp_path / "certs")}"\nfetch = false\n'
+        f"[service]\nworker = false\n"
+        f'[[endpoints]]\npath = "/sns"\ntopics = ["{TEST_TOPIC_ARN}"]\nconfirm = "manual"\n'
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    messages = [sns_kit.notification(TEST_TOPIC_ARN, f"load {i}") for i in range(800)]
+    server = _start_service(config, port, tmp_path / "serve.log")
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+
+    def client(mine: list[dict[str, Any]]) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            for fields in mine:
+                connection.request("POST", "/sns", body=sns_kit.body(fields), headers=sns_kit.headers(fields))
+                response = connection.getresponse()
+                response.read()
+                if response.status == 200:
+                    with lock:
+                        acknowledged.append(fields["MessageId"])
+        except (OSError, http.client.HTTPException):
+            return  # the server is gone
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client, args=(messages[i::8],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 200 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    server.send_signal(signal.SIGKILL)
+    server.wait(10)
+    for thread in threads:
+        thread.join(30)
+    assert 200 <= len(acknowledged) < len(messages), "the kill must land mid-load"
+
+    store = open_store(f"sqlite:///{db}")
+    try:
+        missing = [message_id for message_id in acknowledged if store.get(message_id) is None]
+        assert missing == []
+        assert sum(store.counts().values()) >= len(acknowledged)
+    finally:
+        store.close()
