@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final
 
 from .exceptions import (
@@ -27,6 +28,8 @@ __all__ = ["Outcome", "outcome_for_error"]
 logger = logging.getLogger("sns_subscriber")
 
 _JSON: Final = {"content-type": "application/json"}
+#: Shared by every answer without extra headers: read-only, so nobody can change it for all.
+_JSON_ONLY: Final[Mapping[str, str]] = MappingProxyType(_JSON)
 _quote: Final = json.encoder.encode_basestring_ascii
 
 
@@ -41,7 +44,7 @@ class Outcome:
     status: int
     result: str
     detail: str | None = None
-    headers: Mapping[str, str] = field(default_factory=lambda: dict(_JSON))
+    headers: Mapping[str, str] = field(default_factory=lambda: _JSON_ONLY)
     message_id: str | None = None
 
     @property

@@ -94,6 +94,10 @@ class _Pipeline:
         self.max_body_bytes = max_body_bytes
         #: With a worker, handlers run inline after persisting, before the answer.
         self.worker = worker
+        # Imported here, once: stores are not part of `import sns_subscriber`.
+        from .stores import NewMessage  # noqa: PLC0415
+
+        self._new_message_type = NewMessage
 
     def _admit(self, request: InboundRequest) -> SNSMessage | RawNotification:
         """Everything decided from the request alone, in the order that costs least."""
@@ -113,9 +117,7 @@ class _Pipeline:
         return parse(request.body, request.headers, max_bytes=self.max_body_bytes)
 
     def _new_message(self, message: Notification | RawNotification) -> NewMessage:
-        from .stores import NewMessage  # noqa: PLC0415 - keep stores out of the import path
-
-        return NewMessage(
+        return self._new_message_type(
             message_id=message.message_id,
             endpoint=self.endpoint,
             topic_arn=message.topic_arn,
