@@ -122,39 +122,31 @@ def test_flask_budget_alert_emails_the_owner_once(
 
 @pytest.mark.slow
 def test_same_flow_with_ses_through_moto(
-    sns_kit: SNSTestKit, sns_host: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sns_kit: SNSTestKit, sns_host: LocalServer, tmp_path: Path, mocked_aws: None
 ) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
     import boto3
-    from moto import mock_aws
     from moto.ses.models import ses_backends
 
     from sns_subscriber.actions.email import SESBackend
 
-    with mock_aws():
-        boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress="alerts@example.com")
-        backend = ses_backends["123456789012"]["us-east-1"]
-        lock = threading.Lock()
+    boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress="alerts@example.com")
+    backend = ses_backends["123456789012"]["us-east-1"]
+    lock = threading.Lock()
 
-        def received() -> int:
-            with lock:
-                return len(backend.sent_messages)
+    def received() -> int:
+        with lock:
+            return len(backend.sent_messages)
 
-        def wait(count: int) -> None:
-            deadline = time.monotonic() + 15
-            while received() < count and time.monotonic() < deadline:
-                time.sleep(0.05)
+    def wait(count: int) -> None:
+        deadline = time.monotonic() + 15
+        while received() < count and time.monotonic() < deadline:
+            time.sleep(0.05)
 
-        app = example_app(tmp_path, sns_kit, sns_host, SESBackend("us-east-1"))
-        with serve_wsgi(app) as base:
-            run_budget_flow(f"{base}/budget-subscriber", sns_kit, received, wait)
-        app.config["shutdown"]()
-        [sent] = backend.sent_messages
-        assert "alice@example.com" in sent.destinations
-        raw = sent.raw_data if hasattr(sent, "raw_data") else str(sent)
-        assert "Cost control alert - 90% warning threshold exceeded" in raw
+    app = example_app(tmp_path, sns_kit, sns_host, SESBackend("us-east-1"))
+    with serve_wsgi(app) as base:
+        run_budget_flow(f"{base}/budget-subscriber", sns_kit, received, wait)
+    app.config["shutdown"]()
+    [sent] = backend.sent_messages
+    assert "alice@example.com" in sent.destinations
+    raw = sent.raw_data if hasattr(sent, "raw_data") else str(sent)
+    assert "Cost control alert - 90% warning threshold exceeded" in raw

@@ -173,21 +173,7 @@ def test_untrusted_tls_is_refused(sns_kit: SNSTestKit, sns_host: LocalServer) ->
         UrlConfirmer(connect_to=("127.0.0.1", sns_host.port)).confirm(confirmation(sns_kit))
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    from moto import mock_aws
-
-    with mock_aws():
-        yield
-
-
-def test_api_mode_against_moto(aws: None, sns_kit: SNSTestKit) -> None:
+def test_api_mode_against_moto(mocked_aws: None, sns_kit: SNSTestKit) -> None:
     import boto3
 
     calls: list[dict[str, Any]] = []
@@ -208,7 +194,7 @@ def test_api_mode_against_moto(aws: None, sns_kit: SNSTestKit) -> None:
     assert calls == [{"TopicArn": TEST_TOPIC_ARN, "Token": "ab" * 64, "AuthenticateOnUnsubscribe": "true"}]
 
 
-def test_api_mode_uses_the_topics_own_region(aws: None, sns_kit: SNSTestKit, tmp_path: Path) -> None:
+def test_api_mode_uses_the_topics_own_region(mocked_aws: None, sns_kit: SNSTestKit, tmp_path: Path) -> None:
     regions: list[str] = []
 
     class Client:
@@ -227,13 +213,13 @@ def test_api_mode_uses_the_topics_own_region(aws: None, sns_kit: SNSTestKit, tmp
     assert regions == ["eu-central-1"]
 
 
-def test_api_failure_is_temporary(aws: None, sns_kit: SNSTestKit) -> None:
+def test_api_failure_is_temporary(mocked_aws: None, sns_kit: SNSTestKit) -> None:
     # The topic does not exist in moto: the API answers NotFound.
     with pytest.raises(ConfirmationError, match="ConfirmSubscription failed"):
         ApiConfirmer().confirm(confirmation(sns_kit))
 
 
-def test_auto_mode_picks_api_with_credentials(aws: None) -> None:
+def test_auto_mode_picks_api_with_credentials(mocked_aws: None) -> None:
     assert AutoConfirmer().use_api is True
 
 

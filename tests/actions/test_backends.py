@@ -12,7 +12,6 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -268,20 +267,12 @@ def test_console_backend_to_a_stream() -> None:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    from moto import mock_aws
+def aws(mocked_aws: None) -> Any:
+    """moto's SES backend (what it "sent")."""
     from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.ses.models import ses_backends
 
-    with mock_aws():
-        yield ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    return ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
 
 
 def test_ses_sends_the_raw_email_to_the_owner(aws: Any) -> None:
