@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..exceptions import ConfigurationError
 
@@ -302,3 +302,42 @@ def check_new_message(item: NewMessage) -> NewMessage:
     if subject is item.subject:
         return item
     return dataclasses.replace(item, subject=subject)
+
+
+def record_from_row(row: Sequence[Any], to_datetime: Callable[[Any], datetime]) -> InboxRecord:
+    """An :class:`InboxRecord` from a row of the record columns, in the stores' common order;
+    ``to_datetime`` turns the driver's timestamp value into an aware UTC datetime."""
+    next_attempt_at, lease_until = row[12], row[14]
+    return InboxRecord(
+        message_id=row[0],
+        endpoint=row[1],
+        topic_arn=row[2],
+        message_type=row[3],
+        subject=row[4],
+        body=bytes(row[5]),
+        raw_delivery=bool(row[6]),
+        status=InboxStatus(row[7]),
+        attempts=row[8],
+        last_error=row[9],
+        received_at=to_datetime(row[10]),
+        updated_at=to_datetime(row[11]),
+        next_attempt_at=None if next_attempt_at is None else to_datetime(next_attempt_at),
+        lease_owner=row[13],
+        lease_until=None if lease_until is None else to_datetime(lease_until),
+    )
+
+
+def subscription_from_row(row: Sequence[Any], to_datetime: Callable[[Any], datetime]) -> SubscriptionRecord:
+    """A :class:`SubscriptionRecord` from a row of the subscription columns."""
+    return SubscriptionRecord(
+        id=row[0],
+        topic_arn=row[1],
+        endpoint=row[2],
+        state=SubscriptionState(row[3]),
+        message_id=row[4],
+        subscription_arn=row[5],
+        token=row[6],
+        subscribe_url=row[7],
+        detail=row[8],
+        created_at=to_datetime(row[9]),
+    )

@@ -48,6 +48,8 @@ from .base import (
     check_limit,
     check_new_message,
     clean_text,
+    record_from_row,
+    subscription_from_row,
     utc_now,
 )
 
@@ -203,43 +205,12 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _opt_utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
-
-
 def _record(row: Sequence[Any]) -> InboxRecord:
-    return InboxRecord(
-        message_id=row[0],
-        endpoint=row[1],
-        topic_arn=row[2],
-        message_type=row[3],
-        subject=row[4],
-        body=bytes(row[5]),
-        raw_delivery=row[6],
-        status=InboxStatus(row[7]),
-        attempts=row[8],
-        last_error=row[9],
-        received_at=_utc(row[10]),
-        updated_at=_utc(row[11]),
-        next_attempt_at=_opt_utc(row[12]),
-        lease_owner=row[13],
-        lease_until=_opt_utc(row[14]),
-    )
+    return record_from_row(row, _utc)
 
 
 def _subscription(row: Sequence[Any]) -> SubscriptionRecord:
-    return SubscriptionRecord(
-        id=row[0],
-        topic_arn=row[1],
-        endpoint=row[2],
-        state=SubscriptionState(row[3]),
-        message_id=row[4],
-        subscription_arn=row[5],
-        token=row[6],
-        subscribe_url=row[7],
-        detail=row[8],
-        created_at=_utc(row[9]),
-    )
+    return subscription_from_row(row, _utc)
 
 
 class PostgresStore:

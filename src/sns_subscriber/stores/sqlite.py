@@ -37,6 +37,8 @@ from .base import (
     check_limit,
     check_new_message,
     clean_text,
+    record_from_row,
+    subscription_from_row,
     utc_now,
 )
 
@@ -190,43 +192,12 @@ def _dt(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def _opt_dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
 def _record(row: Sequence[Any]) -> InboxRecord:
-    return InboxRecord(
-        message_id=row[0],
-        endpoint=row[1],
-        topic_arn=row[2],
-        message_type=row[3],
-        subject=row[4],
-        body=bytes(row[5]),
-        raw_delivery=bool(row[6]),
-        status=InboxStatus(row[7]),
-        attempts=row[8],
-        last_error=row[9],
-        received_at=_dt(row[10]),
-        updated_at=_dt(row[11]),
-        next_attempt_at=_opt_dt(row[12]),
-        lease_owner=row[13],
-        lease_until=_opt_dt(row[14]),
-    )
+    return record_from_row(row, _dt)
 
 
 def _subscription(row: Sequence[Any]) -> SubscriptionRecord:
-    return SubscriptionRecord(
-        id=row[0],
-        topic_arn=row[1],
-        endpoint=row[2],
-        state=SubscriptionState(row[3]),
-        message_id=row[4],
-        subscription_arn=row[5],
-        token=row[6],
-        subscribe_url=row[7],
-        detail=row[8],
-        created_at=_dt(row[9]),
-    )
+    return subscription_from_row(row, _dt)
 
 
 class _ConnectionPool:
