@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import socket
 import statistics
 import time
@@ -157,9 +158,18 @@ def run(
         server = start_service(config, log=directory / "service.log", name="latency-service")
         try:
             requests = build_requests(signed, server.port, messages)
-            result = asyncio.run(
-                generate(server.port, requests, rate=rate, duration=duration, connections=connections)
-            )
+            # The generator must not pause itself: a collection of its 30,000 pre-built
+            # requests took 17 ms here, and every request in flight was charged for it.
+            gc.collect()
+            gc.freeze()
+            gc.disable()
+            try:
+                result = asyncio.run(
+                    generate(server.port, requests, rate=rate, duration=duration, connections=connections)
+                )
+            finally:
+                gc.enable()
+                gc.unfreeze()
         finally:
             stop_server(server)
     non_2xx = sum(n for status, n in result["statuses"].items() if not 200 <= status < 300)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 import warnings
@@ -37,6 +38,10 @@ def serve(config_path: Path, host: str | None, port: int | None, no_worker: bool
     warnings.simplefilter("always", InsecurePolicyWarning)
     runtime = build_runtime(config)
     app = create_app(runtime, run_worker=not no_worker and config.get("service.worker"))
+    # What exists now (modules, configuration, caches) lives as long as the process: keep the
+    # collector from rescanning it, a pause every request in flight would wait for.
+    gc.collect()
+    gc.freeze()
     # uvicorn handles SIGTERM/SIGINT itself (graceful shutdown), then re-raises the signal to
     # the handler that was installed before it; a no-op there makes a graceful stop exit 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
