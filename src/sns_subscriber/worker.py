@@ -147,8 +147,8 @@ class Worker:
         return parse(record.body, max_bytes=max(len(record.body), 1))
 
     def _run_handlers(self, record: InboxRecord) -> list[str]:
-        """Run the routes not yet done; return the ledger key of the last one run, for the
-        caller to record together with the completion (one commit less per message)."""
+        """Run the routes not yet done; return the ledger key of the last one run (if any), for
+        the caller to record together with the completion (one commit less per message)."""
         message = self._message(record)
         event = (
             detect(message, producer=self.producers.get(record.endpoint))
@@ -164,7 +164,7 @@ class Worker:
         )
         if not routes:
             logger.debug("no handler for %s (%s)", record.message_id, type(event).__name__)
-        unrecorded: list[str] = []
+        pending: str | None = None  # the last success, not recorded yet
         for route in routes:
             key = f"handler:{route.name}"
             if self.store.action_succeeded(record.message_id, key):
@@ -180,9 +180,9 @@ class Worker:
             )
             # The previous route's success is recorded before this one runs: a failure here
             # must not make it run again. The last route's is recorded by complete().
-            for earlier in unrecorded:
-                self.store.record_action(record.message_id, earlier)
-            unrecorded = []
+            if pending is not None:
+                self.store.record_action(record.message_id, pending)
+                pending = None
             try:
                 result = route.handler(delivery)
                 if asyncio.iscoroutine(result):
@@ -190,9 +190,9 @@ class Worker:
             except Exception:
                 self._report_action(route.name, "failed")
                 raise
-            unrecorded = [key]
+            pending = key
             self._report_action(route.name, "ok")
-        return unrecorded
+        return [] if pending is None else [pending]
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         # One loop per worker thread, reused: async handlers may keep clients bound to it.

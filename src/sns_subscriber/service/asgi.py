@@ -3,8 +3,9 @@
 Starlette's router, middleware stack and Request object cost more per request than parsing
 and storing the message together; on a busy endpoint that is most of the CPU left after the
 RSA check. Everything else (health, readiness, metrics, unknown paths) still goes through the
-Starlette application, which also keeps routes for the SNS paths so that anything this front
-does not take (another ASGI scope type) is answered as before.
+Starlette application. It keeps routes for the SNS paths as well: they are what Starlette's
+trailing-slash redirect points at, and they serve a request whose path this front does not
+match exactly (a server started with a root path).
 """
 
 from __future__ import annotations

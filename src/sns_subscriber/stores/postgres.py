@@ -486,31 +486,28 @@ class PostgresStore:
         *,
         error: str | None = None,
         next_attempt_at: datetime | None = None,
+        actions: Sequence[str] = (),
     ) -> bool:
+        now = self._now()
         params = {
             "status": status.value,
             "error": clean_text(error),
             "next_attempt_at": next_attempt_at,
-            "now": self._now(),
+            "now": now,
             "message_id": message_id,
             "owner": worker_id,
         }
-        return self._rowcount("finish", params) == 1
-
-    def complete(self, message_id: str, worker_id: str, *, actions: Sequence[str] = ()) -> bool:
-        if not actions:
-            return self._finish(message_id, worker_id, InboxStatus.DONE)
-        now = self._now()
-        params = {"status": "done", "error": None, "next_attempt_at": None, "now": now}
+        if not actions:  # one statement in autocommit is its own transaction
+            return self._rowcount("finish", params) == 1
         with self._connection() as conn, conn.transaction():
             with conn.cursor() as cursor:
                 cursor.executemany(
                     self._statements["record_action"], [(message_id, key, now) for key in actions]
                 )
-            finished = conn.execute(
-                self._statements["finish"], params | {"message_id": message_id, "owner": worker_id}
-            )
-            return finished.rowcount == 1
+            return conn.execute(self._statements["finish"], params).rowcount == 1
+
+    def complete(self, message_id: str, worker_id: str, *, actions: Sequence[str] = ()) -> bool:
+        return self._finish(message_id, worker_id, InboxStatus.DONE, actions=actions)
 
     def retry(self, message_id: str, worker_id: str, *, error: str, delay_seconds: float) -> bool:
         due = self._now() + timedelta(seconds=max(0.0, delay_seconds))

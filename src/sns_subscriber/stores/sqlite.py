@@ -485,28 +485,24 @@ class SQLiteStore:
         *,
         error: str | None = None,
         next_attempt_at: datetime | None = None,
+        actions: Sequence[str] = (),
     ) -> bool:
+        now = _ts(self._now())
         params = {
             "status": status.value,
             "error": clean_text(error),
             "next_attempt_at": None if next_attempt_at is None else _ts(next_attempt_at),
-            "now": _ts(self._now()),
+            "now": now,
             "message_id": message_id,
             "owner": worker_id,
         }
         with self._write() as conn:
+            if actions:  # recorded even if the lease was lost: the actions did succeed
+                conn.executemany(_RECORD_ACTION, [(message_id, key, now) for key in actions])
             return conn.execute(_FINISH, params).rowcount == 1
 
     def complete(self, message_id: str, worker_id: str, *, actions: Sequence[str] = ()) -> bool:
-        if not actions:
-            return self._finish(message_id, worker_id, InboxStatus.DONE)
-        now = _ts(self._now())
-        params = {"status": "done", "error": None, "next_attempt_at": None, "now": now}
-        with self._write() as conn:
-            conn.executemany(_RECORD_ACTION, [(message_id, key, now) for key in actions])
-            return (
-                conn.execute(_FINISH, params | {"message_id": message_id, "owner": worker_id}).rowcount == 1
-            )
+        return self._finish(message_id, worker_id, InboxStatus.DONE, actions=actions)
 
     def retry(self, message_id: str, worker_id: str, *, error: str, delay_seconds: float) -> bool:
         due = self._now() + timedelta(seconds=max(0.0, delay_seconds))
