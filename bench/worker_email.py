@@ -115,9 +115,9 @@ name = "Owner"
 
 def action_available(config: Path) -> str | None:
     """None if the configured actions can be built here, else why not."""
-    from sns_subscriber.assembly import build_runtime  # noqa: PLC0415
-    from sns_subscriber.config import load_config  # noqa: PLC0415
     from sns_subscriber.exceptions import SNSSubscriberError  # noqa: PLC0415
+    from sns_subscriber.service.config import load_config  # noqa: PLC0415
+    from sns_subscriber.service.runtime import build_runtime  # noqa: PLC0415
 
     try:
         runtime = build_runtime(load_config(config))

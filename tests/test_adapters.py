@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from sns_subscriber.assembly import Runtime
-from sns_subscriber.config import load_config
 from sns_subscriber.routing import Router
+from sns_subscriber.service.config import load_config
+from sns_subscriber.service.runtime import Runtime
 from sns_subscriber.stores import InboxStatus, InboxStore
 from sns_subscriber.subscriber import AsyncSubscriber, Subscriber
 from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit

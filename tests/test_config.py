@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sns_subscriber.config import SETTINGS, load_config, reference_markdown
 from sns_subscriber.exceptions import ConfigurationError
+from sns_subscriber.service.config import SETTINGS, load_config, reference_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 ENDPOINT = '[[endpoints]]\npath = "/sns"\ntopics = ["arn:aws:sns:us-east-1:123456789012:t"]\n'

@@ -13,7 +13,7 @@ from sns_subscriber import (
     Verifier,
     parse,
 )
-from sns_subscriber.config import load_config
+from sns_subscriber.service.config import load_config
 from sns_subscriber.testing import SNSTestKit
 
 from .https_server import Route, serve_http
@@ -44,7 +44,7 @@ def test_localstack_certificate_url_trusted_only_when_enabled(sns_kit: SNSTestKi
 
 
 def test_localstack_setting_warns_at_start(tmp_path: Path) -> None:
-    from sns_subscriber.assembly import build_runtime
+    from sns_subscriber.service.runtime import build_runtime
 
     config = load_config(
         data={

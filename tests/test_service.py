@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sns_subscriber.assembly import Runtime, build_runtime
-from sns_subscriber.config import load_config
+from sns_subscriber.service.config import load_config
+from sns_subscriber.service.runtime import Runtime, build_runtime
 from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit
 
 from .servers import request, serve_asgi

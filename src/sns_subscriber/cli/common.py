@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 import click
 
-from ..config import Config, load_config
 from ..exceptions import ConfigurationError, SNSSubscriberError
+from ..service.config import Config, load_config
 
 F = TypeVar("F", bound=Callable[..., Any])
 

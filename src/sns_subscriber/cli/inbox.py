@@ -10,10 +10,10 @@ from typing import Any
 
 import click
 
-from ..assembly import open_configured_store
 from ..confirmation import make_confirmer
 from ..exceptions import SNSSubscriberError
 from ..messages import SubscriptionConfirmation
+from ..service.runtime import open_configured_store
 from .common import config_option, load, one_line_errors
 
 STATUSES = ("received", "processing", "done", "retrying", "dead")

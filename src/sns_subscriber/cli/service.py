@@ -11,9 +11,9 @@ from types import FrameType
 
 import click
 
-from ..assembly import build_runtime
-from ..config import reference_markdown
 from ..exceptions import MissingExtraError, SNSSubscriberError
+from ..service.config import reference_markdown
+from ..service.runtime import build_runtime
 from ..verification import InsecurePolicyWarning
 from .common import config_option, load, one_line_errors
 

@@ -14,12 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..assembly import Runtime
 from ..exceptions import SNSSubscriberError
 from ..integrations.starlette import METHODS, handle, to_response
 from ..subscriber import AsyncSubscriber
 from .asgi import SNSFront
 from .metrics import Metrics
+from .runtime import Runtime
 
 __all__ = ["create_app"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..config import Config
+from ..actions.webhook import WebhookAction
 from ..delivery import Delivery
 from ..exceptions import ConfigurationError
-from .webhook import WebhookAction
+from .config import Config
 
 __all__ = ["make_action"]
 
@@ -23,7 +23,7 @@ Handler = Callable[[Delivery], Any]
 def _email_backend(config: Config, cache: dict[str, Any], closers: list[Callable[[], None]]) -> Any:
     if "email-backend" in cache:
         return cache["email-backend"]
-    from .email import ConsoleBackend, FileBackend, SESBackend, SMTPBackend  # noqa: PLC0415
+    from ..actions.email import ConsoleBackend, FileBackend, SESBackend, SMTPBackend  # noqa: PLC0415
 
     kind = config.get("email.backend")
     backend: Any
@@ -58,9 +58,9 @@ def _email_backend(config: Config, cache: dict[str, Any], closers: list[Callable
 
 
 def _budget_email(config: Config, cache: dict[str, Any], closers: list[Callable[[], None]]) -> Handler:
-    from .budget_email import BudgetEmailAction  # noqa: PLC0415 - jinja2 is an optional extra
-    from .email import Templates  # noqa: PLC0415
-    from .owners import BudgetOwner, ConfigOwnerResolver, Recipient  # noqa: PLC0415
+    from ..actions.budget_email import BudgetEmailAction  # noqa: PLC0415 - jinja2 is an optional extra
+    from ..actions.email import Templates  # noqa: PLC0415
+    from ..actions.owners import BudgetOwner, ConfigOwnerResolver, Recipient  # noqa: PLC0415
 
     owners = [
         BudgetOwner(budget=t["budget"], email=t["email"], name=t["name"], account=t["account"])

@@ -1,4 +1,4 @@
-"""Build the running parts from a :class:`~sns_subscriber.config.Config`.
+"""Build the running parts from a :class:`~sns_subscriber.service.config.Config`.
 
 Framework-free on purpose: ``serve``, ``worker`` and the CLI's inbox commands all assemble
 the same store, verifiers, subscribers, router and worker from the same file.
@@ -13,17 +13,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..confirmation import Confirmer, make_confirmer
+from ..delivery import Delivery
+from ..exceptions import ConfigurationError
+from ..routing import Router
+from ..subscriber import AsyncSubscriber, BasicAuth, Subscriber
+from ..verification import AsyncVerifier, InsecurePolicyWarning, VerificationPolicy, Verifier
+from ..worker import RetryPolicy, Worker
 from .config import Config, EndpointConfig
-from .confirmation import Confirmer, make_confirmer
-from .delivery import Delivery
-from .exceptions import ConfigurationError
-from .routing import Router
-from .subscriber import AsyncSubscriber, BasicAuth, Subscriber
-from .verification import AsyncVerifier, InsecurePolicyWarning, VerificationPolicy, Verifier
-from .worker import RetryPolicy, Worker
 
 if TYPE_CHECKING:
-    from .stores import InboxStore
+    from ..stores import InboxStore
 
 __all__ = ["Runtime", "build_runtime", "open_configured_store"]
 
@@ -31,7 +31,7 @@ logger = logging.getLogger("sns_subscriber")
 
 
 def open_configured_store(config: Config) -> InboxStore:
-    from .stores import open_store  # noqa: PLC0415 - stores import drivers lazily anyway
+    from ..stores import open_store  # noqa: PLC0415 - stores import drivers lazily anyway
 
     options: dict[str, Any] = {}
     if config.store_url.startswith("sqlite:"):
@@ -122,7 +122,7 @@ def build_actions(config: Config, router: Router, closers: list[Callable[[], Non
             if action == "log":
                 handler: Callable[[Delivery], Any] = log_action
             else:
-                from .actions.factory import make_action  # noqa: PLC0415 - pulls in jinja2 etc.
+                from .actions import make_action  # noqa: PLC0415 - pulls in jinja2 etc.
 
                 handler = make_action(action, config, cache, closers)
             router.add(handler, endpoint=endpoint.path, name=f"{endpoint.path}:{action}")

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from .exceptions import ConfigurationError
-from .producers import PRODUCERS
+from ..exceptions import ConfigurationError
+from ..producers import PRODUCERS
 
 __all__ = ["SETTINGS", "Config", "EndpointConfig", "Setting", "load_config", "reference_markdown"]
 
@@ -346,7 +346,7 @@ def reference_markdown() -> str:
     lines = [
         "# Configuration reference",
         "",
-        "Generated from `sns_subscriber.config.SETTINGS` by `sns-subscriber config-reference`;",
+        "Generated from `sns_subscriber.service.config.SETTINGS` by `sns-subscriber config-reference`;",
         "a test fails when this file is out of date. Scalar keys of plain sections can be",
         "overridden by the environment variable shown. Paths are relative to the file's folder.",
         "",
