@@ -20,8 +20,8 @@ from sns_subscriber.stores import InboxStatus, InboxStore
 from sns_subscriber.subscriber import AsyncSubscriber, Subscriber
 from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit
 
-from .pipeline_helpers import sqlite_store
-from .servers import request, serve_asgi, serve_wsgi
+from .support.pipeline import sqlite_store
+from .support.servers import request, serve_asgi, serve_wsgi
 
 PATH = "/sns"
 

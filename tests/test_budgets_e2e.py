@@ -16,9 +16,9 @@ import pytest
 from sns_subscriber.confirmation import UrlConfirmer
 from sns_subscriber.testing import SNSTestKit, samples
 
-from .https_server import LocalServer, Route, default_test_ca, serve_https
-from .servers import request, serve_wsgi
-from .smtp_server import Mailbox
+from .support.https_server import LocalServer, Route, default_test_ca, serve_https
+from .support.servers import request, serve_wsgi
+from .support.smtp_server import Mailbox
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPIC = "arn:aws:sns:us-east-1:123456789012:budget-alerts"

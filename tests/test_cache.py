@@ -25,21 +25,11 @@ from sns_subscriber.exceptions import (
 )
 from sns_subscriber.fetch import fetch_certificate_pem
 
-from .https_server import LocalServer, Request, Route, RouteSpec, default_test_ca, serve_https
+from .support.clock import FakeClock
+from .support.https_server import LocalServer, Request, Route, RouteSpec, default_test_ca, serve_https
 
 PEM = default_test_ca().cert_pem
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    def __init__(self, start: datetime = START) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 class ScriptedLoader:

@@ -21,8 +21,8 @@ import pytest
 
 from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit
 
-from .servers import request
 from .stores.conftest import PG_URL, require_postgres
+from .support.servers import request
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -23,8 +23,8 @@ from sns_subscriber.parsing import parse
 from sns_subscriber.stores import InboxStore, SubscriptionState
 from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit
 
-from .https_server import LocalServer, Route, default_test_ca, serve_https
-from .pipeline_helpers import make_subscriber, post, sqlite_store
+from .support.https_server import LocalServer, Route, default_test_ca, serve_https
+from .support.pipeline import make_subscriber, post, sqlite_store
 
 SNS_HOST = "sns.us-east-1.amazonaws.com"
 ANSWER = (

@@ -19,10 +19,10 @@ import pytest
 from sns_subscriber.stores import InboxStatus, InboxStore, open_store
 from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit
 
-from .pipeline_helpers import make_subscriber, post, sqlite_store
-from .servers import request
 from .stores.conftest import PG_URL, pg_schema, require_postgres
-from .tcp_proxy import TCPProxy
+from .support.pipeline import make_subscriber, post, sqlite_store
+from .support.servers import request
+from .support.stores import TCPProxy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,7 @@ def test_worker_killed_mid_message_loses_nothing_and_repeats_nothing(
         ids.append(fields["MessageId"])
     store.close()
     db, log, effects = tmp_path / "inbox.db", tmp_path / "log", tmp_path / "effects"
-    command = [sys.executable, "-m", "tests.crash_worker", str(db), str(log), str(effects)]
+    command = [sys.executable, "-m", "tests.support.crash_worker", str(db), str(log), str(effects)]
     victim = subprocess.Popen(command, cwd=ROOT)
     deadline = time.monotonic() + 30
     # Kill while a handler is inside its sleep: started, side effect not yet done.

@@ -13,7 +13,7 @@ import pytest
 from sns_subscriber.exceptions import CertificateFetchError
 from sns_subscriber.fetch import HTTPResponse, fetch_certificate_pem, https_get
 
-from .https_server import (
+from .support.https_server import (
     LocalServer,
     Route,
     RouteSpec,

@@ -24,7 +24,7 @@ from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit, samples
 from sns_subscriber.worker import RetryPolicy, Worker
 
 from .conftest import SIGNED
-from .pipeline_helpers import make_subscriber, post, sqlite_store
+from .support.pipeline import make_subscriber, post, sqlite_store
 
 
 class Receiver:

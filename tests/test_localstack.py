@@ -16,7 +16,7 @@ from sns_subscriber import (
 from sns_subscriber.service.config import load_config
 from sns_subscriber.testing import SNSTestKit
 
-from .https_server import Route, serve_http
+from .support.https_server import Route, serve_http
 
 TOPIC = "arn:aws:sns:us-east-1:000000000000:budget-alerts"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .servers import request
+from .support.servers import request
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPIC = "arn:aws:sns:us-east-1:123456789012:budget-alerts"

@@ -13,7 +13,7 @@ from sns_subscriber.service.config import load_config
 from sns_subscriber.service.runtime import Runtime, build_runtime
 from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit
 
-from .servers import request, serve_asgi
+from .support.servers import request, serve_asgi
 
 PATH = "/sns"
 

@@ -18,7 +18,7 @@ from sns_subscriber.stores import InboxStatus, InboxStore, SubscriptionState
 from sns_subscriber.subscriber import BasicAuth
 from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit
 
-from .pipeline_helpers import make_subscriber, post, sqlite_store, store_is_empty
+from .support.pipeline import make_subscriber, post, sqlite_store, store_is_empty
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from sns_subscriber.stores import InboxStatus, InboxStore
 from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit, samples
 from sns_subscriber.worker import RetryPolicy, Worker
 
-from .pipeline_helpers import make_subscriber, post, sqlite_store
+from .support.pipeline import make_subscriber, post, sqlite_store
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from sns_subscriber.delivery import Delivery
 from sns_subscriber.messages import Notification
 from sns_subscriber.producers.budgets import BudgetAlert
 
-from ..smtp_server import Mailbox
+from ..support.smtp_server import Mailbox
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:budget-alerts"
 UNSUBSCRIBE_URL = (

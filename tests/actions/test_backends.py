@@ -31,7 +31,7 @@ from sns_subscriber.actions import (
 )
 from sns_subscriber.exceptions import ConfigurationError, MissingExtraError
 
-from ..smtp_server import Mailbox
+from ..support.smtp_server import Mailbox
 from .conftest import UNSUBSCRIBE_URL, make_delivery
 
 SENDER = "alerts@example.com"

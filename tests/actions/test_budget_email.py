@@ -22,7 +22,7 @@ from sns_subscriber.actions import (
 from sns_subscriber.exceptions import ConfigurationError
 from sns_subscriber.producers.budgets import BudgetAlert, BudgetTopicVerified
 
-from ..smtp_server import Mailbox
+from ..support.smtp_server import Mailbox
 from .conftest import ALERT, UNSUBSCRIBE_URL, Ledger, RecordingBackend, make_alert, make_delivery
 
 SENDER = "Cost alerts <alerts@example.com>"

@@ -17,7 +17,7 @@ import pytest
 
 from sns_subscriber.stores import InboxStore, open_store
 
-from ._helpers import FakeClock
+from ..support.clock import FakeClock
 
 #: The test database; other test modules import this, ``require_postgres`` and ``pg_schema``.
 PG_URL = os.environ.get("SNS_SUBSCRIBER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

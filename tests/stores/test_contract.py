@@ -21,7 +21,8 @@ from sns_subscriber.stores import (
 )
 from sns_subscriber.stores.base import SCHEMA_VERSION
 
-from ._helpers import TOPIC, FakeClock, message
+from ..support.clock import FakeClock
+from ..support.stores import TOPIC, message
 from .conftest import StoreFactory
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from sns_subscriber.stores import InboxStatus
 
-from ._helpers import claim_in_process, message
+from ..support.stores import claim_in_process, message
 from .conftest import StoreFactory
 
 pytestmark = pytest.mark.slow

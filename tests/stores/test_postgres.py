@@ -12,7 +12,7 @@ import pytest
 from sns_subscriber.exceptions import ConfigurationError, StoreUnavailableError
 from sns_subscriber.stores import InboxStatus, open_store
 
-from ._helpers import TcpProxy, free_port, message
+from ..support.stores import TCPProxy, free_port, message
 
 pytestmark = pytest.mark.postgres
 
@@ -40,8 +40,8 @@ def _eventually(operation: Callable[[], Any], within: float) -> Any:
 
 
 @pytest.fixture
-def proxy(postgres_url: str) -> Iterator[TcpProxy]:
-    proxy = TcpProxy(("127.0.0.1", 5432)).start()
+def proxy(postgres_url: str) -> Iterator[TCPProxy]:
+    proxy = TCPProxy(("127.0.0.1", 5432)).start()
     yield proxy
     proxy.stop()
 
@@ -73,7 +73,7 @@ def test_open_store_names_the_reason_it_cannot_connect(postgres_url: str) -> Non
 
 
 def test_the_store_recovers_when_the_server_comes_back(
-    postgres_url: str, schema_name: str, proxy: TcpProxy
+    postgres_url: str, schema_name: str, proxy: TCPProxy
 ) -> None:
     store = open_store(
         _with_port(postgres_url, proxy.port), schema=schema_name, connect_timeout=1, reconnect_timeout=1
@@ -96,7 +96,7 @@ def test_the_store_recovers_when_the_server_comes_back(
 
 
 def test_a_store_created_during_an_outage_starts_working(postgres_url: str, schema_name: str) -> None:
-    proxy = TcpProxy(("127.0.0.1", 5432), port=free_port())  # not listening yet
+    proxy = TCPProxy(("127.0.0.1", 5432), port=free_port())  # not listening yet
     store = PostgresStore(
         _with_port(postgres_url, proxy.port), schema=schema_name, connect_timeout=1, reconnect_timeout=1
     )

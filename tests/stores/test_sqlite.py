@@ -13,7 +13,7 @@ import pytest
 from sns_subscriber.exceptions import ConfigurationError, StoreUnavailableError
 from sns_subscriber.stores import InboxStatus, SQLiteStore, open_store
 
-from ._helpers import message
+from ..support.stores import message
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Helpers for the store tests: messages, a hand-moved clock, a TCP proxy, a claiming process."""
+"""Helpers for the store tests: messages, a TCP proxy that can cut a database off, a claiming process."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import contextlib
 import socket
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,24 +27,7 @@ def message(message_id: str, **overrides: Any) -> NewMessage:
     return NewMessage(**fields)
 
 
-class FakeClock:
-    """A clock that only moves when a test says so; safe to read from many threads."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> datetime:
-        with self._lock:
-            self._now += timedelta(seconds=seconds)
-            return self._now
-
-
-class TcpProxy:
+class TCPProxy:
     """Forwards 127.0.0.1:<port> to a target; ``stop()`` cuts every connection, like an outage."""
 
     def __init__(self, target: tuple[str, int], port: int = 0) -> None:
@@ -57,7 +39,7 @@ class TcpProxy:
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
 
-    def start(self) -> TcpProxy:
+    def start(self) -> TCPProxy:
         self._stopping.clear()
         self._listener = socket.create_server(("127.0.0.1", self.port))
         self._listener.settimeout(0.05)
