@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +158,80 @@ def test_cli_missing_config_file(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = '[service]\nport = "80"\nlog_format = "xml"\n[store]\nurll = "x"\n[[endpoints]]\npath = "/sns"\n'
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigurationError) as info:
+        load_config(path, environ={})
+    reason = info.value.reason
+    assert reason.startswith(f"{path}: 4 problems:")
+    for fragment in (
+        "service.port must be an integer",
+        "service.log_format must be one of text, json",
+        "unknown key store.urll",
+        "[[endpoints]] #1: endpoints.topics is required",
+    ):
+        assert fragment in reason, fragment
+
+
+@pytest.mark.parametrize(
+    ("text", "suggestion"),
+    [
+        pytest.param('[store]\nurll = "x"\n' + ENDPOINT, "did you mean url?", id="key"),
+        pytest.param("[verificaton]\nfetch = false\n" + ENDPOINT, "did you mean verification?", id="section"),
+        pytest.param(ENDPOINT + 'topic = "x"\n', "did you mean topics?", id="array-key"),
+    ],
+)
+def test_unknown_names_suggest_the_nearest_known_one(tmp_path: Path, text: str, suggestion: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(suggestion)):
+        load_config(write(tmp_path, text), environ={})
+
+
+def test_unknown_environment_variables_are_warned_about(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            ENDPOINT + 'basic_auth_username = "u"\nbasic_auth_password_env = "SNS_SUBSCRIBER_HOOK_PW"\n',
+        ),
+        environ={
+            "SNS_SUBSCRIBER_STORE_URLL": "sqlite:///x.db",  # a typo: silently ignored before
+            "SNS_SUBSCRIBER_STORE_URL": "sqlite:///y.db",
+            "SNS_SUBSCRIBER_CONFIG": "x.toml",
+            "SNS_SUBSCRIBER_SMTP_PASSWORD": "secret",  # email.smtp_password_env's default
+            "SNS_SUBSCRIBER_HOOK_PW": "secret",  # named by this file
+            "OTHER_STORE_URLL": "ignored: not ours",
+        },
+    )
+    assert config.warnings == (
+        "environment variable SNS_SUBSCRIBER_STORE_URLL is not a setting and is ignored "
+        "(did you mean SNS_SUBSCRIBER_STORE_URL?)",
+    )
+
+
+def test_cli_prints_environment_warnings(tmp_path: Path) -> None:
+    write(tmp_path, ENDPOINT)
+    result = subprocess.run(
+        [sys.executable, "-m", "sns_subscriber", "inbox", "ls", "--config", "sns-subscriber.toml"],
+        capture_output=True, text=True, cwd=tmp_path, check=False, timeout=60,
+        env={**os.environ, "SNS_SUBSCRIBER_STORE_URLL": "x"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "warning: environment variable SNS_SUBSCRIBER_STORE_URLL is not a setting" in result.stderr
+
+
+def test_each_vocabulary_has_one_source() -> None:
+    """The accepted values come from the code that uses them, and the reference lists them."""
+    from sns_subscriber.actions.email import BACKEND_KINDS
+    from sns_subscriber.confirmation import CONFIRM_MODES
+    from sns_subscriber.producers import PRODUCERS
+
+    by_key = {s.key: s for s in SETTINGS}
+    assert by_key["endpoints.confirm"].choices == CONFIRM_MODES
+    assert by_key["email.backend"].choices == BACKEND_KINDS
+    assert by_key["endpoints.producer"].choices == PRODUCERS
+    reference = reference_markdown()
+    for setting in SETTINGS:
+        for choice in setting.choices:
+            assert f"`{choice}`" in reference

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from ..delivery import Delivery
@@ -28,6 +28,7 @@ from .slack import slack_payload
 __all__ = ["WebhookAction", "WebhookError", "event_payload", "to_jsonable"]
 
 PayloadFormat = Literal["json", "slack"]
+PAYLOAD_FORMATS: Final = ("json", "slack")
 
 
 class WebhookError(SNSSubscriberError):
@@ -84,7 +85,7 @@ class WebhookAction:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError("webhook url must be an http(s) URL", value=url)
-        if format not in ("json", "slack"):
+        if format not in PAYLOAD_FORMATS:
             raise ConfigurationError("webhook format must be json or slack", value=format)
         self.url = url
         self.format = format

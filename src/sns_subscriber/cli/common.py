@@ -40,9 +40,12 @@ class ConfigProblem(click.ClickException):
 
 def load(config_path: Path) -> Config:
     try:
-        return load_config(config_path)
+        config = load_config(config_path)
     except ConfigurationError as exc:
         raise ConfigProblem(str(exc.reason)) from None
+    for warning in config.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return config
 
 
 def one_line_errors(func: F) -> F:

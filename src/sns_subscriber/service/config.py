@@ -8,6 +8,7 @@ test). Secrets never live in the file: keys ending in ``_env`` name the variable
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -15,8 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from ..actions.email import BACKEND_KINDS
+from ..actions.webhook import PAYLOAD_FORMATS
+from ..confirmation import CONFIRM_MODES
 from ..exceptions import ConfigurationError
 from ..producers import PRODUCERS
+from ..signing import SIGNATURE_VERSIONS
+from .logs import LOG_FORMATS, LOG_LEVELS
 
 __all__ = ["SETTINGS", "Config", "EndpointConfig", "Setting", "load_config", "reference_markdown"]
 
@@ -31,6 +37,8 @@ class Setting:
     default: Any
     help: str
     required: bool = False
+    #: The accepted values (each item's, for lists); one source for validation and the docs.
+    choices: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -49,16 +57,16 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     S("service", "host", "str", "127.0.0.1", "Address the HTTP server binds to."),
     S("service", "port", "int", 8080, "Port the HTTP server listens on."),
     S("service", "worker", "bool", True, "Run a worker in the serving process (off: run `sns-subscriber worker`)."),
-    S("service", "log_format", "str", "text", "Log format: text or json."),
-    S("service", "log_level", "str", "info", "Log level: debug, info, warning, error."),
+    S("service", "log_format", "str", "text", "Log format.", choices=LOG_FORMATS),
+    S("service", "log_level", "str", "info", "Log level.", choices=LOG_LEVELS),
     S("service", "metrics", "bool", True, "Serve Prometheus metrics at /metrics."),
     S("store", "url", "str", "sqlite:///sns-subscriber.db", "Inbox store: sqlite:///path or postgresql://user@host:port/db."),
-    S("store", "synchronous", "str", "full", "SQLite durability: full (fsync every commit) or normal."),
+    S("store", "synchronous", "str", "full", "SQLite durability: full (fsync every commit) or normal.", choices=("full", "normal")),
     S("verification", "cert_dir", "str", None, "Directory of pinned SNS certificates (file name = URL basename)."),
     S("verification", "fetch", "bool", True, "Download certificates not in cert_dir over HTTPS."),
     S("verification", "max_age_seconds", "int", 3600, "Reject Notifications older than this (replays)."),
     S("verification", "clock_skew_seconds", "int", 300, "Tolerated clock difference with SNS."),
-    S("verification", "signature_versions", "list[str]", ["1", "2"], "Accepted SignatureVersion values."),
+    S("verification", "signature_versions", "list[str]", ["1", "2"], "Accepted SignatureVersion values.", choices=tuple(SIGNATURE_VERSIONS)),
     S("verification", "fetch_timeout_seconds", "float", 5.0, "Timeout of one certificate download."),
     S("verification", "max_body_bytes", "int", 1048576, "Largest request body accepted (413 above)."),
     S("localstack", "enabled", "bool", False, "Trust LocalStack's certificate URL and SubscribeURL (development only; warns)."),
@@ -69,7 +77,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     S("worker", "lease_seconds", "float", 300.0, "How long a claimed message is reserved for one worker."),
     S("worker", "batch_size", "int", 10, "Messages claimed at once."),
     S("worker", "poll_interval_seconds", "float", 0.5, "Idle wait between claims."),
-    S("email", "backend", "str", "file", "E-mail backend: file, smtp, ses or console."),
+    S("email", "backend", "str", "file", "E-mail backend.", choices=BACKEND_KINDS),
     S("email", "from", "str", "sns-subscriber@localhost", "Sender address."),
     S("email", "outbox_dir", "str", "outbox", "Folder of .eml files (file backend)."),
     S("email", "template_dir", "str", None, "Folder whose templates override the built-in ones."),
@@ -83,9 +91,9 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     S("email", "ses_region", "str", None, "Region of Amazon SES (ses backend)."),
     S("endpoints[]", "path", "str", None, "URL path SNS posts to, e.g. /budget-subscriber.", required=True),
     S("endpoints[]", "topics", "list[str]", None, "Accepted topic ARNs (* wildcards within one field).", required=True),
-    S("endpoints[]", "confirm", "str", "auto", "Subscription confirmation: auto, api, url or manual."),
+    S("endpoints[]", "confirm", "str", "auto", "Subscription confirmation.", choices=CONFIRM_MODES),
     S("endpoints[]", "actions", "list[str]", [], "Actions for this endpoint's messages: budget-email, webhook:<name>, slack:<name>, log."),
-    S("endpoints[]", "producer", "str", None, "Force one producer parser (budgets, cloudwatch, ses, s3, eventbridge, cost-anomaly)."),
+    S("endpoints[]", "producer", "str", None, "Force one producer parser.", choices=PRODUCERS),
     S("endpoints[]", "basic_auth_username", "str", None, "Require HTTP basic auth with this user (subscribe https://user:pass@host/path)."),
     S("endpoints[]", "basic_auth_password_env", "str", None, "Environment variable holding the basic-auth password."),
     S("endpoints[]", "allow_raw_delivery", "bool", False, "Accept raw message delivery (needs basic auth)."),
@@ -96,7 +104,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     S("budget_owners[]", "account", "str", None, "Only for alerts of this 12-digit AWS account."),
     S("webhooks[]", "name", "str", None, "Name used in endpoint actions as webhook:<name> or slack:<name>.", required=True),
     S("webhooks[]", "url", "str", None, "URL to POST to.", required=True),
-    S("webhooks[]", "format", "str", "json", "Payload: json (the typed event) or slack (incoming-webhook text)."),
+    S("webhooks[]", "format", "str", "json", "Payload: json (the typed event) or slack (incoming-webhook text).", choices=PAYLOAD_FORMATS),
     S("webhooks[]", "secret_env", "str", None, "Environment variable holding the HMAC-SHA256 signing secret."),
     S("webhooks[]", "timeout_seconds", "float", 10.0, "Request timeout."),
     S("webhooks[]", "producers", "list[str]", [], "Only forward these producers (empty: all)."),
@@ -128,6 +136,8 @@ class Config:
     tables: Mapping[str, tuple[Mapping[str, Any], ...]]
     source: str = "<defaults>"
     base_dir: Path = field(default_factory=Path.cwd)
+    #: Things that are not errors but probably mistakes (an unknown SNS_SUBSCRIBER_* variable).
+    warnings: tuple[str, ...] = ()
 
     def get(self, key: str) -> Any:
         section, _, name = key.partition(".")
@@ -153,7 +163,34 @@ class Config:
         return url
 
 
-def _coerce(setting: Setting, value: Any, where: str) -> Any:
+class _Problems:
+    """Every problem found in one configuration, reported together at the end."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.found: list[tuple[str, str]] = []  # (sentence, offending value)
+
+    def add(self, sentence: str, value: str) -> None:
+        self.found.append((sentence, value))
+
+    def raise_if_any(self) -> None:
+        if not self.found:
+            return
+        if len(self.found) == 1:
+            [(sentence, value)] = self.found
+            raise ConfigurationError(f"{self.source}: {sentence}", value=value)
+        lines = "".join(f"\n  - {sentence}" for sentence, _ in self.found)
+        raise ConfigurationError(f"{self.source}: {len(self.found)} problems:{lines}", value=self.found[0][1])
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]}?"
+    return f"known: {', '.join(sorted(known))}"
+
+
+def _coerce(setting: Setting, value: Any, where: str, problems: _Problems) -> Any:
     kind = setting.type
     ok = (
         (kind == "str" and isinstance(value, str))
@@ -163,9 +200,10 @@ def _coerce(setting: Setting, value: Any, where: str) -> Any:
         or (kind == "list[str]" and isinstance(value, list) and all(isinstance(v, str) for v in value))
     )
     if not ok:
-        raise ConfigurationError(
-            f"{where}: {setting.key} must be {_describe(kind)}, not {type(value).__name__}", value=setting.key
+        problems.add(
+            f"{where}{setting.key} must be {_describe(kind)}, not {type(value).__name__}", setting.key
         )
+        return tuple(setting.default) if isinstance(setting.default, list) else setting.default
     if kind == "float":
         return float(value)
     if kind == "list[str]":
@@ -202,23 +240,44 @@ def _from_env(setting: Setting, text: str) -> Any:
     return text
 
 
-def _table(section: str, raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+def _table(section: str, raw: Mapping[str, Any], where: str, problems: _Problems) -> dict[str, Any]:
     known = {s.name: s for s in SETTINGS if s.section.rstrip("[]") == section}
     out: dict[str, Any] = {}
     for name, value in raw.items():
         setting = known.get(name)
         if setting is None:
-            raise ConfigurationError(
-                f"{where}: unknown key {section}.{name} (known: {', '.join(sorted(known))})",
-                value=f"{section}.{name}",
-            )
-        out[name] = _coerce(setting, value, where)
+            hint = _suggest(name, list(known))
+            problems.add(f"{where}unknown key {section}.{name} ({hint})", f"{section}.{name}")
+            continue
+        out[name] = _coerce(setting, value, where, problems)
     for name, setting in known.items():
         if name not in out:
-            if setting.required:
-                raise ConfigurationError(f"{where}: {section}.{name} is required", value=f"{section}.{name}")
+            if setting.required and name not in raw:
+                problems.add(f"{where}{section}.{name} is required", f"{section}.{name}")
             out[name] = tuple(setting.default) if isinstance(setting.default, list) else setting.default
     return out
+
+
+def _known_environment(data: Mapping[str, Any]) -> set[str]:
+    """Every SNS_SUBSCRIBER_* variable something reads: overrides, and the variables that
+    ``*_env`` keys name (their defaults and the values this file gives them)."""
+    names = {s.env for s in SETTINGS if s.env} | {f"{ENV_PREFIX}CONFIG"}
+    names |= {s.default for s in SETTINGS if s.name.endswith("_env") and isinstance(s.default, str)}
+    for raw in data.values():
+        for table in raw if isinstance(raw, list) else [raw]:
+            if isinstance(table, dict):
+                names |= {v for k, v in table.items() if k.endswith("_env") and isinstance(v, str)}
+    return names
+
+
+def _environment_warnings(environ: Mapping[str, str], data: Mapping[str, Any]) -> tuple[str, ...]:
+    known = _known_environment(data)
+    warnings = []
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX) and name not in known:
+            hint = _suggest(name, sorted(known))
+            warnings.append(f"environment variable {name} is not a setting and is ignored ({hint})")
+    return tuple(warnings)
 
 
 def load_config(
@@ -227,7 +286,12 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     data: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Read and validate ``path`` (or ``data``), apply environment overrides."""
+    """Read and validate ``path`` (or ``data``), apply environment overrides.
+
+    Every problem is reported at once, in one :class:`ConfigurationError`. Environment
+    variables that look like settings (``SNS_SUBSCRIBER_*``) but are none end up in
+    :attr:`Config.warnings`.
+    """
     environ = os.environ if environ is None else environ
     source = "<defaults>"
     base_dir = Path.cwd()
@@ -248,97 +312,87 @@ def load_config(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(f"{file}: invalid TOML: {exc}", value=str(file)) from None
     data = data or {}
+    problems = _Problems(source)
     values: dict[str, dict[str, Any]] = {}
     tables: dict[str, tuple[Mapping[str, Any], ...]] = {}
     for section in data:
         if section not in _SECTIONS:
-            raise ConfigurationError(
-                f"{source}: unknown section [{section}] (known: {', '.join(sorted(_SECTIONS))})",
-                value=section,
-            )
+            hint = _suggest(section, list(_SECTIONS))
+            problems.add(f"unknown section [{section}] ({hint})", section)
     for section, is_array in _SECTIONS.items():
         raw = data.get(section, [] if is_array else {})
         if is_array:
             if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
-                raise ConfigurationError(
-                    f"{source}: {section} must be an array of tables ([[{section}]])", value=section
-                )
+                problems.add(f"{section} must be an array of tables ([[{section}]])", section)
+                raw = []
             tables[section] = tuple(
-                _table(section, t, f"{source} [[{section}]] #{i + 1}") for i, t in enumerate(raw)
+                _table(section, t, f"[[{section}]] #{i + 1}: ", problems) for i, t in enumerate(raw)
             )
         else:
             if not isinstance(raw, dict):
-                raise ConfigurationError(f"{source}: {section} must be a table ([{section}])", value=section)
-            table = _table(section, raw, source)
+                problems.add(f"{section} must be a table ([{section}])", section)
+                raw = {}
+            table = _table(section, raw, "", problems)
             for setting in SETTINGS:
                 if setting.section == section and setting.env and setting.env in environ:
-                    table[setting.name] = _from_env(setting, environ[setting.env])
+                    try:
+                        table[setting.name] = _from_env(setting, environ[setting.env])
+                    except ConfigurationError as exc:
+                        problems.add(exc.reason, exc.value or setting.env)
             values[section] = table
-    endpoints = tuple(EndpointConfig(**t) for t in tables["endpoints"])
-    config = Config(values, endpoints, tables, source, base_dir)
-    _validate(config)
+    # Missing required keys were reported above; the endpoints built here only feed checks.
+    endpoints = tuple(
+        EndpointConfig(**{**t, "path": t["path"] or "", "topics": t["topics"] or ()})
+        for t in tables["endpoints"]
+    )
+    config = Config(values, endpoints, tables, source, base_dir, _environment_warnings(environ, data))
+    _validate(config, problems)
+    problems.raise_if_any()
     return config
 
 
-def _validate(config: Config) -> None:
-    source = config.source
-    choices = {
-        "service.log_format": ("text", "json"),
-        "service.log_level": ("debug", "info", "warning", "error"),
-        "store.synchronous": ("full", "normal"),
-        "email.backend": ("file", "smtp", "ses", "console"),
-    }
-    for key, allowed in choices.items():
-        if config.get(key) not in allowed:
-            raise ConfigurationError(
-                f"{source}: {key} must be one of {', '.join(allowed)}", value=str(config.get(key))
-            )
+def _validate(config: Config, problems: _Problems) -> None:
+    for setting in SETTINGS:
+        if not setting.choices:
+            continue
+        if setting.section.endswith("[]"):
+            where = setting.section.rstrip("[]")
+            given = [
+                (f"[[{where}]] #{i + 1}: ", t.get(setting.name)) for i, t in enumerate(config.tables[where])
+            ]
+        else:
+            given = [("", config.get(setting.key))]
+        for prefix, value in given:
+            items = value if isinstance(value, tuple) else (value,)
+            for item in items:
+                if item is not None and item not in setting.choices:
+                    problems.add(
+                        f"{prefix}{setting.key} must be one of {', '.join(setting.choices)}", str(item)
+                    )
     if not 0 < config.get("service.port") < 65536:
-        raise ConfigurationError(
-            f"{source}: service.port must be 1-65535", value=str(config.get("service.port"))
-        )
+        problems.add("service.port must be 1-65535", str(config.get("service.port")))
     paths = [e.path for e in config.endpoints]
-    for endpoint in config.endpoints:
+    for i, endpoint in enumerate(config.endpoints):
+        if not endpoint.path:
+            continue  # reported as a missing required key
         if not endpoint.path.startswith("/") or endpoint.path in ("/healthz", "/readyz", "/metrics"):
-            raise ConfigurationError(
-                f"{source}: endpoint path must start with / and not be a reserved path", value=endpoint.path
-            )
-        if paths.count(endpoint.path) > 1:
-            raise ConfigurationError(
-                f"{source}: endpoint path {endpoint.path} is declared twice", value=endpoint.path
-            )
-        if not endpoint.topics:
-            raise ConfigurationError(
-                f"{source}: endpoint {endpoint.path} needs at least one topic", value=endpoint.path
-            )
-        if endpoint.confirm not in ("auto", "api", "url", "manual"):
-            raise ConfigurationError(
-                f"{source}: endpoints.confirm must be auto, api, url or manual", value=endpoint.confirm
-            )
-        if endpoint.producer is not None and endpoint.producer not in PRODUCERS:
-            raise ConfigurationError(
-                f"{source}: endpoint {endpoint.path}: producer must be one of {', '.join(PRODUCERS)}",
-                value=endpoint.producer,
-            )
+            problems.add("endpoint path must start with / and not be a reserved path", endpoint.path)
+        if paths.index(endpoint.path) < i:
+            problems.add(f"endpoint path {endpoint.path} is declared twice", endpoint.path)
+        if not endpoint.topics and config.tables["endpoints"][i]["topics"] is not None:
+            problems.add(f"endpoint {endpoint.path} needs at least one topic", endpoint.path)
         if endpoint.allow_raw_delivery and not endpoint.basic_auth_username:
-            raise ConfigurationError(
-                f"{source}: endpoint {endpoint.path} allows raw delivery without basic auth",
-                value=endpoint.path,
-            )
+            problems.add(f"endpoint {endpoint.path} allows raw delivery without basic auth", endpoint.path)
     cert_dir = config.path("verification.cert_dir")
     if cert_dir is not None and not cert_dir.is_dir():
-        raise ConfigurationError(
-            f"{source}: verification.cert_dir {cert_dir} is not a readable directory", value=str(cert_dir)
-        )
-    if cert_dir is not None and not os.access(cert_dir, os.R_OK | os.X_OK):
-        raise ConfigurationError(
-            f"{source}: verification.cert_dir {cert_dir} is not readable", value=str(cert_dir)
-        )
+        problems.add(f"verification.cert_dir {cert_dir} is not a readable directory", str(cert_dir))
+    elif cert_dir is not None and not os.access(cert_dir, os.R_OK | os.X_OK):
+        problems.add(f"verification.cert_dir {cert_dir} is not readable", str(cert_dir))
     url = config.get("store.url")
-    if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
-        raise ConfigurationError(
-            f"{source}: store.url must start with sqlite:/// or postgresql://", value=url
-        )
+    if isinstance(url, str) and not (
+        url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))
+    ):
+        problems.add("store.url must start with sqlite:/// or postgresql://", url.partition(":")[0])
 
 
 def reference_markdown() -> str:
@@ -362,8 +416,12 @@ def reference_markdown() -> str:
             if s.section.rstrip("[]") != section:
                 continue
             default = "required" if s.required else ("—" if s.default is None else f"`{_toml(s.default)}`")
+            meaning = s.help
+            if s.choices:
+                meaning += f" {'Each one of' if s.type == 'list[str]' else 'One of'}: "
+                meaning += ", ".join(f"`{c}`" for c in s.choices) + "."
             lines.append(
-                f"| `{s.name}` | {s.type} | {default} | {f'`{s.env}`' if s.env else '—'} | {s.help} |"
+                f"| `{s.name}` | {s.type} | {default} | {f'`{s.env}`' if s.env else '—'} | {meaning} |"
             )
         lines.append("")
     return "\n".join(lines)

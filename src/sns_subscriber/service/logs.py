@@ -10,6 +10,9 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
 _EXTRA = ("sns_message_id", "sns_topic_arn", "sns_result")
 
 
