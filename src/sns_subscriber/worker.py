@@ -131,7 +131,7 @@ class Worker:
         except Exception as exc:  # a handler's failure is data: retry or dead, never a crash
             return self._failed(record, exc)
         if not self.store.complete(record.message_id, self.worker_id, actions=unrecorded):
-            logger.warning("lease of %s was lost before completion", record.message_id)
+            logger.warning("lease of %s was lost before completion", record.message_id, extra=_fields(record))
             return "lost"
         self._report(record.message_id, "done")
         return "done"
@@ -163,7 +163,9 @@ class Worker:
             record.endpoint,
         )
         if not routes:
-            logger.debug("no handler for %s (%s)", record.message_id, type(event).__name__)
+            logger.debug(
+                "no handler for %s (%s)", record.message_id, type(event).__name__, extra=_fields(record)
+            )
         pending: str | None = None  # the last success, not recorded yet
         for route in routes:
             key = f"handler:{route.name}"
@@ -208,17 +210,19 @@ class Worker:
                 record.message_id,
                 record.attempts,
                 error,
+                extra=_fields(record),
             )
             self.store.fail(record.message_id, self.worker_id, error=error)
             self._report(record.message_id, "dead")
             return "dead"
         delay = self.retry.delay(record.attempts)
         logger.warning(
-            "message %s failed (attempt %d), retry in %.0fs: %s",
+            "message %s failed (attempt %d), retry in %.1f s: %s",
             record.message_id,
             record.attempts,
             delay,
             error,
+            extra=_fields(record),
         )
         self.store.retry(record.message_id, self.worker_id, error=error, delay_seconds=delay)
         self._report(record.message_id, "retrying")
@@ -231,3 +235,12 @@ class Worker:
     def _report_action(self, name: str, result: str) -> None:
         if self.on_action is not None:
             self.on_action(name, result)
+
+
+def _fields(record: InboxRecord) -> dict[str, str]:
+    """The message's identity as log record attributes (JSON logs show them as fields)."""
+    return {
+        "sns_message_id": record.message_id,
+        "sns_endpoint": record.endpoint,
+        "sns_topic_arn": record.topic_arn,
+    }

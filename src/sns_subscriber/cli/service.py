@@ -14,6 +14,7 @@ import click
 from ..exceptions import MissingExtraError, SNSSubscriberError
 from ..service.config import reference_markdown
 from ..service.runtime import build_runtime
+from ..service.startup import UnclaimedWatch, log_startup
 from ..verification import InsecurePolicyWarning
 from .common import config_option, load, one_line_errors
 
@@ -37,7 +38,10 @@ def serve(config_path: Path, host: str | None, port: int | None, no_worker: bool
     configure_logging(config.get("service.log_format"), config.get("service.log_level"))
     warnings.simplefilter("always", InsecurePolicyWarning)
     runtime = build_runtime(config)
-    app = create_app(runtime, run_worker=not no_worker and config.get("service.worker"))
+    run_worker = not no_worker and config.get("service.worker")
+    app = create_app(runtime, run_worker=run_worker)
+    log_startup(config, role="serve", worker=run_worker)
+    watch = None if run_worker else UnclaimedWatch(runtime.store)
     # What exists now (modules, configuration, caches) lives as long as the process: keep the
     # collector from rescanning it, a pause every request in flight would wait for.
     gc.collect()
@@ -46,16 +50,22 @@ def serve(config_path: Path, host: str | None, port: int | None, no_worker: bool
     # the handler that was installed before it; a no-op there makes a graceful stop exit 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _after_graceful_shutdown)
-    uvicorn.run(
-        app,
-        host=host or config.get("service.host"),
-        port=port or config.get("service.port"),
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=30,
-        server_header=False,
-    )
+    if watch is not None:
+        watch.start()
+    try:
+        uvicorn.run(
+            app,
+            host=host or config.get("service.host"),
+            port=port or config.get("service.port"),
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=30,
+            server_header=False,
+        )
+    finally:
+        if watch is not None:
+            watch.stop()
 
 
 def _after_graceful_shutdown(_signum: int, _frame: FrameType | None) -> None:
@@ -73,6 +83,7 @@ def worker(config_path: Path, once: bool) -> None:
     config = load(config_path)
     configure_logging(config.get("service.log_format"), config.get("service.log_level"))
     runtime = build_runtime(config)
+    log_startup(config, role="worker", worker=True)
     job = runtime.worker()
     if once:
         count = job.drain()

@@ -13,7 +13,14 @@ from datetime import UTC, datetime
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
-_EXTRA = ("sns_message_id", "sns_topic_arn", "sns_result")
+# Log records carry these attributes (``extra={"sns_message_id": ...}``; prefixed so they never
+# clash with LogRecord's own); JSON lines carry them as fields of these names.
+_EXTRA = {
+    "sns_message_id": "message_id",
+    "sns_endpoint": "endpoint",
+    "sns_topic_arn": "topic_arn",
+    "sns_result": "result",
+}
 
 
 class JSONFormatter(logging.Formatter):
@@ -24,8 +31,8 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in _EXTRA:
-            value = getattr(record, key, None)
+        for attribute, key in _EXTRA.items():
+            value = getattr(record, attribute, None)
             if value is not None:
                 entry[key] = value
         if record.exc_info:
