@@ -84,11 +84,11 @@ def test_readme_walkthrough(tmp_path: Path) -> None:
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(30)
-    log = (tmp_path / "serve.log").read_text()
-    assert server.returncode == 0, log
+    served = (tmp_path / "serve.log").read_text()
+    assert server.returncode == 0, served
     # The start-up summary says what the process does.
-    assert f"serve: endpoint /budget-subscriber topics={TOPIC} confirm=auto actions=budget-email" in log
-    assert "serve: a worker runs in this process" in log
+    assert f"serve: endpoint /budget-subscriber topics={TOPIC} confirm=auto actions=budget-email" in served
+    assert "serve: a worker runs in this process" in served
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     assert "alice@example.com" in str(message["To"])
     assert message["Subject"] == "Cost control alert - 90% warning threshold exceeded"
