@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
 if TYPE_CHECKING:
     from .messages import (
@@ -24,6 +24,15 @@ if TYPE_CHECKING:
 __all__ = ["ActionLedger", "Delivery"]
 
 T = TypeVar("T")
+X = TypeVar("X")
+if TYPE_CHECKING:
+    # A bare ``Delivery`` means ``Delivery[ProducerEvent | None]`` (a TypeVar default: type
+    # checkers read typing_extensions' stubs; at run time the default plays no part).
+    from typing_extensions import TypeVar as DefaultTypeVar
+
+    E_co = DefaultTypeVar("E_co", covariant=True, default=ProducerEvent | None)
+else:
+    E_co = TypeVar("E_co", covariant=True)
 
 
 class ActionLedger(Protocol):
@@ -48,15 +57,18 @@ class _MemoryLedger:
 
 
 @dataclass(slots=True, kw_only=True)
-class Delivery:
+class Delivery(Generic[E_co]):
     """One message handed to a handler.
 
     ``event`` is the typed producer payload (``BudgetAlert``, ``CloudWatchAlarm``, ...,
-    ``UnknownPayload``). ``attempt`` counts from 1.
+    ``UnknownPayload``; ``None`` for confirmations). A handler registered for one event type
+    (``router.on(BudgetAlert)``) is typed ``Delivery[BudgetAlert]``, so ``delivery.event`` is a
+    ``BudgetAlert`` for the type checker too; elsewhere :meth:`event_as` narrows it.
+    ``attempt`` counts from 1.
     """
 
     message: Notification | RawNotification | SubscriptionConfirmation | UnsubscribeConfirmation
-    event: ProducerEvent | None
+    event: E_co
     endpoint: str
     attempt: int = 1
     handler_name: str = ""
@@ -73,9 +85,13 @@ class Delivery:
     def _key(self, key: str) -> str:
         return f"{self.handler_name}:{key}" if self.handler_name else key
 
-    def already_done(self, key: str) -> bool:
-        """True if the step ``key`` of this handler succeeded for this message before."""
-        return self.ledger.action_succeeded(self.message_id, self._key(key))
+    def event_as(self, kind: type[X]) -> X:
+        """``event`` as a ``kind`` (e.g. ``BudgetAlert``); ``TypeError`` if it is something else."""
+        if not isinstance(self.event, kind):
+            raise TypeError(
+                f"message {self.message_id} carries {type(self.event).__name__}, not {kind.__name__}"
+            )
+        return self.event
 
     def once(self, key: str, step: Callable[[], T]) -> T | None:
         """Run ``step`` unless it already succeeded for this message; record its success.
@@ -90,12 +106,18 @@ class Delivery:
         self.ledger.record_action(self.message_id, full_key)
         return result
 
-    async def once_async(self, key: str, step: Callable[[], Awaitable[T] | T]) -> T | None:
-        """Async twin of :meth:`once`; ``step`` may return an awaitable."""
+    @overload
+    async def once_async(self, key: str, step: Callable[[], Awaitable[T]]) -> T | None: ...
+
+    @overload
+    async def once_async(self, key: str, step: Callable[[], T]) -> T | None: ...
+
+    async def once_async(self, key: str, step: Callable[[], Any]) -> Any:
+        """Async twin of :meth:`once` for ``async`` handlers; ``step`` may return an awaitable."""
         full_key = self._key(key)
         if self.ledger.action_succeeded(self.message_id, full_key):
             return None
         result = step()
-        value: T = await result if inspect.isawaitable(result) else result
+        value = await result if inspect.isawaitable(result) else result
         self.ledger.record_action(self.message_id, full_key)
         return value

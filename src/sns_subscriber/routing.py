@@ -7,38 +7,30 @@ handler runs, in registration order.
 
     router = Router()
 
-    @router.on(event=BudgetAlert)
-    def email_owner(delivery): ...
+    @router.on(BudgetAlert)
+    def email_owner(delivery: Delivery[BudgetAlert]) -> None:
+        alert = delivery.event  # a BudgetAlert, for the type checker too
 """
 
 from __future__ import annotations
 
 import fnmatch
-import inspect
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar, cast, overload
 
 from .delivery import Delivery
 from .exceptions import ConfigurationError
 
-__all__ = ["Handler", "Route", "Router", "is_async_handler"]
+__all__ = ["Handler", "Route", "Router"]
 
 Handler: TypeAlias = Callable[[Delivery], Any] | Callable[[Delivery], Awaitable[Any]]
 H = TypeVar("H", bound=Callable[..., Any])
+EV = TypeVar("EV")
+R = TypeVar("R")
 
 _TYPES = frozenset({"Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"})
-
-
-def is_async_handler(handler: Callable[..., Any]) -> bool:
-    """True for ``async def`` functions and objects whose ``__call__`` is one."""
-    while hasattr(handler, "func"):  # functools.partial
-        handler = handler.func
-    if inspect.iscoroutinefunction(handler):
-        return True
-    # A callable object (a class instance with an async __call__)
-    return not inspect.isfunction(handler) and inspect.iscoroutinefunction(type(handler).__call__)
 
 
 def _glob(pattern: str | None) -> re.Pattern[str] | None:
@@ -54,10 +46,6 @@ class Route:
     subject: re.Pattern[str] | None
     event: tuple[type, ...] | None
     endpoint: str | None
-
-    @property
-    def is_async(self) -> bool:
-        return is_async_handler(self.handler)
 
     def matches(
         self, message_type: str, topic_arn: str, subject: str | None, event: object, endpoint: str
@@ -77,9 +65,35 @@ class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
+    @overload
+    def add(
+        self,
+        handler: Callable[[Delivery[EV]], Any],
+        *,
+        event: type[EV],
+        message_type: str | tuple[str, ...] = ...,
+        topic: str | None = ...,
+        subject: str | None = ...,
+        endpoint: str | None = ...,
+        name: str | None = ...,
+    ) -> Route: ...
+
+    @overload
     def add(
         self,
         handler: Handler,
+        *,
+        message_type: str | tuple[str, ...] = ...,
+        topic: str | None = ...,
+        subject: str | None = ...,
+        event: type | tuple[type, ...] | None = ...,
+        endpoint: str | None = ...,
+        name: str | None = ...,
+    ) -> Route: ...
+
+    def add(
+        self,
+        handler: Callable[[Any], Any],
         *,
         message_type: str | tuple[str, ...] = "Notification",
         topic: str | None = None,
@@ -88,6 +102,10 @@ class Router:
         endpoint: str | None = None,
         name: str | None = None,
     ) -> Route:
+        """Run ``handler`` for the stored messages that match every filter given.
+
+        With ``event=BudgetAlert`` the handler may be typed ``Delivery[BudgetAlert]``.
+        """
         types = frozenset((message_type,) if isinstance(message_type, str) else message_type)
         if not types or not types <= _TYPES:
             raise ConfigurationError(f"handler type must be among {sorted(_TYPES)}", value=str(sorted(types)))
@@ -96,29 +114,62 @@ class Router:
             # The name keys the exactly-once ledger: two handlers sharing it would skip each other.
             raise ConfigurationError("two handlers share one name; pass name=", value=route_name)
         events: tuple[type, ...] | None = (event,) if isinstance(event, type) else event
-        route = Route(handler, route_name, types, _glob(topic), _glob(subject), events, endpoint)
+        route = Route(
+            cast("Handler", handler), route_name, types, _glob(topic), _glob(subject), events, endpoint
+        )
         self.routes.append(route)
         return route
 
+    @overload
+    def on(
+        self,
+        event: type[EV],
+        /,
+        *,
+        message_type: str | tuple[str, ...] = ...,
+        topic: str | None = ...,
+        subject: str | None = ...,
+        endpoint: str | None = ...,
+        name: str | None = ...,
+    ) -> Callable[[Callable[[Delivery[EV]], R]], Callable[[Delivery[EV]], R]]: ...
+
+    @overload
     def on(
         self,
         *,
+        message_type: str | tuple[str, ...] = ...,
+        topic: str | None = ...,
+        subject: str | None = ...,
+        event: type | tuple[type, ...] | None = ...,
+        endpoint: str | None = ...,
+        name: str | None = ...,
+    ) -> Callable[[H], H]: ...
+
+    def on(
+        self,
+        *event_type: type,
         message_type: str | tuple[str, ...] = "Notification",
         topic: str | None = None,
         subject: str | None = None,
         event: type | tuple[type, ...] | None = None,
         endpoint: str | None = None,
         name: str | None = None,
-    ) -> Callable[[H], H]:
-        """Decorator form of :meth:`add`."""
+    ) -> Callable[[Any], Any]:
+        """Decorator form of :meth:`add`. ``router.on(BudgetAlert)`` registers a handler of
+        ``Delivery[BudgetAlert]`` (same as ``event=BudgetAlert``)."""
+        # (``*event_type`` rather than one optional positional parameter: mypy cannot match
+        # the latter against the keyword-only overload.)
+        if len(event_type) > 1 or (event_type and event is not None):
+            raise ConfigurationError("give one event type, once: router.on(BudgetAlert)", value="event")
+        events = event_type[0] if event_type else event
 
-        def register(handler: H) -> H:
+        def register(handler: Any) -> Any:
             self.add(
                 handler,
                 message_type=message_type,
                 topic=topic,
                 subject=subject,
-                event=event,
+                event=events,
                 endpoint=endpoint,
                 name=name,
             )

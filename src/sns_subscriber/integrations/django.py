@@ -1,11 +1,21 @@
 """Django adapter (extra ``django``): a csrf-exempt view over :class:`Subscriber`.
 
-urlpatterns = [path("budget-subscriber", sns_view(subscriber))]
+One decorator, as with Flask: it registers the function as the handler of the endpoint's
+messages and turns it into the SNS view to route::
+
+    @sns_endpoint(subscriber, router, event=BudgetAlert)
+    def email_owner(delivery: Delivery[BudgetAlert]) -> None:
+        ...
+
+    urlpatterns = [path("budget-subscriber", email_owner)]
+
+or, with handlers registered elsewhere: ``path("budget-subscriber", sns_view(subscriber))``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, TypeVar, overload
 
 try:
     from django.http import HttpRequest, HttpResponse
@@ -15,11 +25,17 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environm
 
     raise MissingExtraError("The Django integration", "django", "django") from exc
 
+from ..delivery import Delivery
 from ..inbound import InboundRequest
 from ..outcome import Outcome
+from ..routing import Router
 from ..subscriber import Subscriber
 
-__all__ = ["sns_view", "to_inbound", "to_response"]
+__all__ = ["sns_endpoint", "sns_view", "to_inbound", "to_response"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+E = TypeVar("E")
+View = Callable[[HttpRequest], HttpResponse]
 
 
 def to_inbound(request: HttpRequest, max_bytes: int) -> InboundRequest:
@@ -68,3 +84,26 @@ def sns_view(subscriber: Subscriber) -> Callable[[HttpRequest], HttpResponse]:
 
     exempt: Callable[[HttpRequest], HttpResponse] = csrf_exempt(view)
     return exempt
+
+
+@overload
+def sns_endpoint(
+    subscriber: Subscriber, router: Router, *, event: type[E], **route: Any
+) -> Callable[[Callable[[Delivery[E]], Any]], View]: ...
+
+
+@overload
+def sns_endpoint(subscriber: Subscriber, router: Router, **route: Any) -> Callable[[F], View]: ...
+
+
+def sns_endpoint(
+    subscriber: Subscriber, router: Router, **route: Any
+) -> Callable[[Callable[..., Any]], View]:
+    """Register the decorated function as a handler of this endpoint's messages (``route``
+    filters as in :meth:`Router.add`) and return the csrf-exempt SNS view."""
+
+    def decorate(handler: Callable[..., Any]) -> View:
+        router.add(handler, endpoint=subscriber.endpoint, **route)
+        return sns_view(subscriber)
+
+    return decorate

@@ -1,23 +1,71 @@
-"""FastAPI adapter (extra ``fastapi``): an ``APIRouter`` over :class:`AsyncSubscriber`.
+"""FastAPI adapter (extra ``fastapi``), over :class:`AsyncSubscriber`.
 
-app.include_router(sns_api_router([subscriber]))
+One decorator, as with Flask: it registers the function as the handler of the endpoint's
+messages and gives FastAPI the SNS view to route::
+
+    @app.post("/budget-subscriber", include_in_schema=False)
+    @sns_endpoint(subscriber, router, event=BudgetAlert)
+    async def email_owner(delivery: Delivery[BudgetAlert]) -> None:
+        ...
+
+or every subscriber at once: ``app.include_router(sns_api_router([subscriber]))``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar, overload
 
 try:
     from fastapi import APIRouter
+    from starlette.requests import Request
+    from starlette.responses import Response
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environment
     from ..exceptions import MissingExtraError
 
     raise MissingExtraError("The FastAPI integration", "fastapi", "fastapi") from exc
 
+from ..delivery import Delivery
+from ..routing import Router
 from ..subscriber import AsyncSubscriber
-from .starlette import METHODS, sns_endpoint
+from .starlette import METHODS, handle, to_response
+from .starlette import sns_endpoint as sns_view
 
-__all__ = ["sns_api_router"]
+__all__ = ["sns_api_router", "sns_endpoint"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+E = TypeVar("E")
+View = Callable[[Request], Awaitable[Response]]
+
+
+@overload
+def sns_endpoint(
+    subscriber: AsyncSubscriber, router: Router, *, event: type[E], **route: Any
+) -> Callable[[Callable[[Delivery[E]], Any]], View]: ...
+
+
+@overload
+def sns_endpoint(subscriber: AsyncSubscriber, router: Router, **route: Any) -> Callable[[F], View]: ...
+
+
+def sns_endpoint(
+    subscriber: AsyncSubscriber, router: Router, **route: Any
+) -> Callable[[Callable[..., Any]], View]:
+    """Register the decorated function (sync or ``async``) as a handler of this endpoint's
+    messages (``route`` filters as in :meth:`Router.add`) and return the SNS view."""
+
+    def decorate(handler: Callable[..., Any]) -> View:
+        router.add(handler, endpoint=subscriber.endpoint, **route)
+
+        async def view(request: Request) -> Response:
+            return to_response(await handle(subscriber, request))
+
+        # FastAPI names the operation after the view function.
+        view.__name__ = getattr(handler, "__name__", route.get("name") or type(handler).__name__)
+        view.__doc__ = handler.__doc__
+        return view
+
+    return decorate
 
 
 def sns_api_router(subscribers: Iterable[AsyncSubscriber], **router_options: object) -> APIRouter:
@@ -26,7 +74,7 @@ def sns_api_router(subscribers: Iterable[AsyncSubscriber], **router_options: obj
     for subscriber in subscribers:
         router.add_api_route(
             subscriber.endpoint,
-            sns_endpoint(subscriber),
+            sns_view(subscriber),
             methods=[m for m in METHODS if m != "HEAD"],
             include_in_schema=False,
         )

@@ -5,7 +5,7 @@ acknowledge the Budgets test message)::
 
     @app.post("/budget-subscriber")
     @sns_endpoint(subscriber, router, event=BudgetAlert)
-    def email_owner(delivery: Delivery) -> None:
+    def email_owner(delivery: Delivery[BudgetAlert]) -> None:
         ...
 
 The route answers SNS through the full pipeline; ``email_owner`` runs for each stored
@@ -15,7 +15,7 @@ message in the worker (or inline when the subscriber has ``worker=``), never twi
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 try:
     from flask import Blueprint, Response, request
@@ -24,6 +24,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environm
 
     raise MissingExtraError("The Flask integration", "flask", "flask") from exc
 
+from ..delivery import Delivery
 from ..inbound import InboundRequest
 from ..outcome import Outcome
 from ..routing import Router
@@ -32,6 +33,7 @@ from ..subscriber import Subscriber
 __all__ = ["sns_blueprint", "sns_endpoint", "sns_view", "to_inbound", "to_response"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+E = TypeVar("E")
 
 
 def to_inbound(max_bytes: int) -> InboundRequest:
@@ -55,14 +57,26 @@ def sns_view(subscriber: Subscriber) -> Callable[[], Response]:
     return view
 
 
+@overload
+def sns_endpoint(
+    subscriber: Subscriber, router: Router, *, event: type[E], **route: Any
+) -> Callable[[Callable[[Delivery[E]], Any]], Callable[[], Response]]: ...
+
+
+@overload
 def sns_endpoint(
     subscriber: Subscriber, router: Router, **route: Any
-) -> Callable[[F], Callable[[], Response]]:
+) -> Callable[[F], Callable[[], Response]]: ...
+
+
+def sns_endpoint(
+    subscriber: Subscriber, router: Router, **route: Any
+) -> Callable[[Callable[..., Any]], Callable[[], Response]]:
     """Register the decorated function as a handler of this endpoint's messages (``route``
     filters as in :meth:`Router.add`: ``event=``, ``topic=``, ``subject=``, ``name=``) and
     return the SNS view for Flask to route."""
 
-    def decorate(handler: F) -> Callable[[], Response]:
+    def decorate(handler: Callable[..., Any]) -> Callable[[], Response]:
         router.add(handler, endpoint=subscriber.endpoint, **route)
         view = sns_view(subscriber)
         # Flask names endpoints after the view function; callable objects have no __name__.
