@@ -187,6 +187,15 @@ _STATEMENTS: Final[dict[str, LiteralString]] = {
     ),
     "list_subscriptions": "SELECT " + _SUBSCRIPTION_COLUMNS + " FROM {subscriptions} ORDER BY id DESC",
     "get_subscription": "SELECT " + _SUBSCRIPTION_COLUMNS + " FROM {subscriptions} WHERE id = %s",
+    "latest_subscription_event": (
+        "SELECT "
+        + _SUBSCRIPTION_COLUMNS
+        + " FROM {subscriptions} WHERE message_id = %s ORDER BY id DESC LIMIT 1"
+    ),
+    "subscription_standing": (
+        "SELECT " + _SUBSCRIPTION_COLUMNS + " FROM {subscriptions} WHERE topic_arn = %s AND endpoint = %s"
+        " AND state IN ('confirmed', 'unsubscribed') ORDER BY id DESC LIMIT 1"
+    ),
     "ping": "SELECT 1",
 }
 _ROW_PLACEHOLDERS: Final = sql.SQL("(%s, %s, %s, %s, %s, %s, %s, %s, %s)")
@@ -598,6 +607,16 @@ class PostgresStore:
     def get_subscription(self, subscription_id: int) -> SubscriptionRecord | None:
         row = self._fetchone("get_subscription", (subscription_id,))
         return None if row is None else _subscription(row)
+
+    def latest_subscription_event(self, message_id: str) -> SubscriptionRecord | None:
+        row = self._fetchone("latest_subscription_event", (message_id,))
+        return None if row is None else _subscription(row)
+
+    def confirmed_subscription(self, topic_arn: str, endpoint: str) -> SubscriptionRecord | None:
+        row = self._fetchone("subscription_standing", (topic_arn, endpoint))
+        if row is None or row[3] != SubscriptionState.CONFIRMED:
+            return None
+        return _subscription(row)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 

@@ -636,6 +636,25 @@ class SQLiteStore:
             ).fetchone()
         return None if row is None else _subscription(row)
 
+    def latest_subscription_event(self, message_id: str) -> SubscriptionRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE message_id = ? ORDER BY id DESC LIMIT 1",
+                (message_id,),
+            ).fetchone()
+        return None if row is None else _subscription(row)
+
+    def confirmed_subscription(self, topic_arn: str, endpoint: str) -> SubscriptionRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE topic_arn = ? AND endpoint = ?"
+                " AND state IN ('confirmed', 'unsubscribed') ORDER BY id DESC LIMIT 1",
+                (topic_arn, endpoint),
+            ).fetchone()
+        if row is None or row[3] != SubscriptionState.CONFIRMED:
+            return None
+        return _subscription(row)
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def ping(self) -> None:
