@@ -3,6 +3,8 @@
 It signs with a development key whose certificate it writes into ``--cert-dir``; point the
 service's ``verification.cert_dir`` at the same folder and it trusts these messages (and
 still nothing else: the certificate is pinned by file name, the URL rules stay the same).
+The key itself is kept beside that folder, never in it, readable by its owner only
+(``var/certs`` -> ``var/certs.dev-key.pem``, see ``SNSTestKit.load_or_create``).
 """
 
 from __future__ import annotations
