@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from ..exceptions import ConfigurationError
 from ..producers import PRODUCERS
+from ..redaction import redact_url
 
 __all__ = ["SETTINGS", "Config", "EndpointConfig", "Setting", "load_config", "reference_markdown"]
 
@@ -337,7 +338,7 @@ def _validate(config: Config) -> None:
     url = config.get("store.url")
     if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
         raise ConfigurationError(
-            f"{source}: store.url must start with sqlite:/// or postgresql://", value=url
+            f"{source}: store.url must start with sqlite:/// or postgresql://", value=redact_url(url)
         )
 
 

@@ -32,6 +32,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from ..exceptions import ConfigurationError, StoreUnavailableError
+from ..redaction import redact_urls_in
 from ._batching import GroupCommitter
 from .base import (
     FINISHED_STATUSES,
@@ -317,7 +318,7 @@ class PostgresStore:
                 "(the 'psycopg.pool' log says why)"
             ) from exc
         except _UNAVAILABLE as exc:
-            raise StoreUnavailableError(f"PostgreSQL store unavailable: {exc}") from exc
+            raise StoreUnavailableError(f"PostgreSQL store unavailable: {redact_urls_in(str(exc))}") from exc
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
@@ -403,7 +404,9 @@ class PostgresStore:
         try:
             psycopg.connect(self._conninfo).close()
         except psycopg.Error as probe:
-            raise StoreUnavailableError(f"PostgreSQL store unavailable: {probe}") from probe
+            raise StoreUnavailableError(
+                f"PostgreSQL store unavailable: {redact_urls_in(str(probe))}"
+            ) from probe
 
     def schema_version(self) -> int:
         """The schema version recorded in the database (0 before :meth:`migrate`)."""
@@ -644,7 +647,7 @@ def _conninfo(url: str, *, timeout: float, application_name: str) -> str:
         given = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
         # The URL may hold a password: name the problem, not the value.
-        raise ConfigurationError(f"invalid PostgreSQL store URL: {exc}") from exc
+        raise ConfigurationError(f"invalid PostgreSQL store URL: {redact_urls_in(str(exc))}") from exc
     # Defaults that keep an outage short; anything the URL sets wins.
     defaults: dict[str, Any] = {
         "connect_timeout": max(2, math.ceil(timeout)),
