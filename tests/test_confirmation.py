@@ -24,7 +24,7 @@ from sns_subscriber.stores import InboxStore, SubscriptionState
 from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit
 
 from .support.https_server import LocalServer, Route, default_test_ca, serve_https
-from .support.pipeline import make_subscriber, post, sqlite_store
+from .support.pipeline import TWINS, Twin, make_subscriber, post, sqlite_store
 
 SNS_HOST = "sns.us-east-1.amazonaws.com"
 ANSWER = (
@@ -76,6 +76,31 @@ def test_end_to_end_subscription_confirmed_and_recorded(
             "arn:aws:sns:us-east-1:123456789012:sns-subscriber-test:1234",
         )
     finally:
+        store.close()
+
+
+@pytest.mark.parametrize("kind", TWINS)
+def test_replayed_confirmation_makes_one_outbound_call(
+    kind: str, sns_kit: SNSTestKit, sns_host: LocalServer, tmp_path: Path
+) -> None:
+    """Attack: a captured SubscriptionConfirmation (valid for days) replayed N times. It once
+    added N rows and made N outbound confirmations; now one row and one call to the SNS host,
+    on both twins, and a later confirmation of the same (confirmed) subscription calls out
+    to nobody."""
+    store: InboxStore = sqlite_store(tmp_path)
+    twin = Twin(kind, sns_kit, store, tmp_path, confirmer=url_confirmer(sns_host))
+    try:
+        captured = sns_kit.subscription_confirmation(TEST_TOPIC_ARN)
+        assert twin.handle(post(captured)).result == "confirmed"
+        for _ in range(10):
+            assert twin.handle(post(captured)).result == "duplicate"
+        assert len(sns_host.requests) == 1
+        assert len(store.list_subscriptions()) == 1
+        fresh = sns_kit.subscription_confirmation(TEST_TOPIC_ARN)
+        assert twin.handle(post(fresh)).result == "pending"
+        assert len(sns_host.requests) == 1
+    finally:
+        twin.close()
         store.close()
 
 

@@ -4,7 +4,12 @@ request ─► method / basic auth / size ─► parse ─► verify ─► deci
 
 Nothing is acknowledged before it is durable: a Notification is answered 200 only after the
 store's group commit holding it has committed. Handlers run later, in the worker (or inline,
-after persisting, when ``inline=True``).
+after persisting, when a ``worker`` is given).
+
+The sync and async twins share one flow, :meth:`_Pipeline._flow`: a generator that makes
+every decision (and writes every log line) and yields the I/O it needs as small step values.
+``Subscriber`` performs those steps with blocking calls, ``AsyncSubscriber`` awaits them; that
+is the only difference between the two, so they cannot drift apart.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import base64
 import binascii
 import hmac
 import logging
+import threading
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .confirmation import Confirmer, ConfirmResult, ManualConfirmer
 from .exceptions import (
@@ -39,7 +46,7 @@ from .parsing import DEFAULT_MAX_BODY_BYTES, HEADER_RAW, parse, parse_raw_delive
 from .verification import AsyncVerifier, Verifier
 
 if TYPE_CHECKING:
-    from .stores import InboxStore, NewMessage, SubscriptionEvent
+    from .stores import InboxStore, NewMessage, SubscriptionEvent, SubscriptionRecord
     from .worker import Worker
 
 __all__ = ["AsyncSubscriber", "BasicAuth", "Subscriber"]
@@ -69,9 +76,58 @@ class BasicAuth:
         return hmac.compare_digest(decoded, expected)
 
 
-class _Pipeline:
+# -- the I/O steps the shared flow asks its driver to perform ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Verify:
+    """Check the signature (may fetch a certificate). Answer: None."""
+
+    message: SNSMessage
+
+
+@dataclass(frozen=True, slots=True)
+class _Persist:
+    """Store a notification durably. Answer: True if inserted, False if already stored."""
+
+    item: NewMessage
+
+
+@dataclass(frozen=True, slots=True)
+class _RunInline:
+    """Run the worker once, right after storing. Answer: None."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Subscription:
+    """Run :meth:`_Pipeline._subscription_flow` (blocking: store lookups, the confirmer).
+    Answer: its Outcome."""
+
+    message: SubscriptionConfirmation | UnsubscribeConfirmation
+
+
+_Step = _Verify | _Persist | _RunInline | _Subscription
+#: Yields steps, is sent each step's answer (or has its exception thrown in), returns the answer.
+_Flow = Generator[_Step, Any, Outcome]
+
+VerifierT = TypeVar("VerifierT", Verifier, AsyncVerifier)
+
+
+class _Pipeline(Generic[VerifierT]):
+    """What the twins share: configuration, and the one flow from request to Outcome.
+
+    ``verifier`` decides authenticity and the topic allow-list; ``store`` is the durable
+    inbox; ``confirmer`` confirms subscriptions (default: record them as pending, for a person
+    to confirm with ``sns-subscriber subscriptions confirm``). ``endpoint`` is the path
+    recorded with every message. ``basic_auth`` demands the credentials of the subscription
+    URL; ``allow_raw_delivery`` (which needs ``basic_auth``) accepts unsigned raw deliveries.
+    ``max_body_bytes`` caps the request body. With a ``worker``, handlers run inline after
+    persisting, before the answer.
+    """
+
     def __init__(
         self,
+        verifier: VerifierT,
         store: InboxStore,
         *,
         endpoint: str = "/",
@@ -86,18 +142,128 @@ class _Pipeline:
                 "allow_raw_delivery needs basic_auth: a raw delivery carries no signature, so only "
                 "the credentials in the subscription URL can vouch for it"
             )
+        self.verifier: VerifierT = verifier
         self.store = store
         self.endpoint = endpoint
         self.confirmer: Confirmer = confirmer or ManualConfirmer()
         self.basic_auth = basic_auth
         self.allow_raw_delivery = allow_raw_delivery
         self.max_body_bytes = max_body_bytes
-        #: With a worker, handlers run inline after persisting, before the answer.
         self.worker = worker
+        # One subscription message at a time (they are rare): a replay racing its original
+        # must find the original's record, not confirm a second time.
+        self._subscription_lock = threading.Lock()
         # Imported here, once: stores are not part of `import sns_subscriber`.
-        from .stores import NewMessage  # noqa: PLC0415
+        from .stores import NewMessage, SubscriptionEvent, SubscriptionState  # noqa: PLC0415
 
         self._new_message_type = NewMessage
+        self._event_type = SubscriptionEvent
+        self._states = SubscriptionState
+
+    # -- the flow ------------------------------------------------------------------------
+
+    def _flow(self, request: InboundRequest) -> _Flow:
+        try:
+            message = self._admit(request)
+            if isinstance(message, RawNotification):
+                if not self.verifier.policy.topic_allowed(message.topic_arn):
+                    raise TopicNotAllowedError(
+                        "topic is not in this endpoint's allow-list", value=message.topic_arn
+                    )
+            else:
+                yield _Verify(message)
+            if isinstance(message, Notification | RawNotification):
+                inserted: bool = yield _Persist(self._new_message(message))
+                if inserted and self.worker is not None:
+                    try:
+                        yield _RunInline()
+                    except Exception:  # stored already: the background worker will pick it up
+                        logger.exception(
+                            "inline processing of %s failed; it stays in the inbox", message.message_id
+                        )
+                return self._stored(message, inserted)
+            outcome: Outcome = yield _Subscription(message)
+            return outcome
+        except Exception as exc:
+            return self._answer_error(exc)
+
+    def _subscription_flow(self, message: SubscriptionConfirmation | UnsubscribeConfirmation) -> Outcome:
+        """Record (and for a SubscriptionConfirmation, confirm) at most once per MessageId.
+
+        A captured SubscriptionConfirmation stays valid for days: replayed, it must neither add
+        rows nor make the confirmer call out again. A confirmation that failed is tried again
+        (SNS retries it after our 503), and a subscription that already stands confirmed is
+        never confirmed again: a new request for it is recorded as pending for a person.
+        """
+        with self._subscription_lock:
+            earlier = self.store.latest_subscription_event(message.message_id)
+            if earlier is not None and earlier.state != self._states.FAILED:
+                logger.info(
+                    "subscription message %s for %s was already handled (%s); ignoring the repeat",
+                    message.message_id, message.topic_arn, earlier.state,
+                )  # fmt: skip
+                return Outcome.success("duplicate", message_id=message.message_id)
+            if isinstance(message, UnsubscribeConfirmation):
+                self._record(message, self._states.UNSUBSCRIBED, earlier)
+                return self._unsubscribed(message)
+            standing = self.store.confirmed_subscription(message.topic_arn, self.endpoint)
+            if standing is not None:
+                return self._already_confirmed(message, standing, earlier)
+            try:
+                result = self.confirmer.confirm(message)
+            except ConfirmationError as exc:
+                self._record(message, self._states.FAILED, earlier, detail=exc.reason)
+                raise
+            if result.confirmed:
+                self._record(message, self._states.CONFIRMED, earlier, result=result)
+                logger.info(
+                    "confirmed subscription of %s to %s via %s",
+                    self.endpoint, message.topic_arn, result.method,
+                )  # fmt: skip
+                return Outcome.success("confirmed", message_id=message.message_id)
+            record = self._record(message, self._states.PENDING, earlier, result=result)
+            logger.warning(
+                "subscription of %s to %s is pending: confirm it with `sns-subscriber subscriptions "
+                "confirm %s` within 48 hours (SNS then deletes it)",
+                self.endpoint, message.topic_arn, record.id if record else "ID",
+            )  # fmt: skip
+            return Outcome.success("pending", message_id=message.message_id)
+
+    def _already_confirmed(
+        self,
+        message: SubscriptionConfirmation,
+        standing: SubscriptionRecord,
+        earlier: SubscriptionRecord | None,
+    ) -> Outcome:
+        record = self._record(
+            message,
+            self._states.PENDING,
+            earlier,
+            detail=f"already confirmed (event {standing.id}); not confirmed again automatically",
+        )
+        logger.warning(
+            "subscription of %s to %s is already confirmed (event %s); a new confirmation request "
+            "(message %s) was recorded but not confirmed. If the subscription was re-created on the "
+            "AWS side, confirm it with `sns-subscriber subscriptions confirm %s`",
+            self.endpoint, message.topic_arn, standing.id, message.message_id, record.id if record else "ID",
+        )  # fmt: skip
+        return Outcome.success("pending", message_id=message.message_id)
+
+    def _record(
+        self,
+        message: SubscriptionConfirmation | UnsubscribeConfirmation,
+        state: str,
+        earlier: SubscriptionRecord | None,
+        *,
+        result: ConfirmResult | None = None,
+        detail: str | None = None,
+    ) -> SubscriptionRecord | None:
+        """Append the event, unless it would only repeat the failure already on record."""
+        if earlier is not None and earlier.state == state == self._states.FAILED:
+            return None
+        return self.store.record_subscription(self._subscription_event(message, state, result, detail))
+
+    # -- pieces of the flow ------------------------------------------------------------------
 
     def _admit(self, request: InboundRequest) -> SNSMessage | RawNotification:
         """Everything decided from the request alone, in the order that costs least."""
@@ -130,21 +296,14 @@ class _Pipeline:
     def _subscription_event(
         self,
         message: SubscriptionConfirmation | UnsubscribeConfirmation,
+        state: str,
         result: ConfirmResult | None,
-        detail: str | None = None,
+        detail: str | None,
     ) -> SubscriptionEvent:
-        from .stores import SubscriptionEvent, SubscriptionState  # noqa: PLC0415
-
-        if isinstance(message, UnsubscribeConfirmation):
-            state = SubscriptionState.UNSUBSCRIBED
-        elif result is None:
-            state = SubscriptionState.FAILED
-        else:
-            state = SubscriptionState.CONFIRMED if result.confirmed else SubscriptionState.PENDING
-        return SubscriptionEvent(
+        return self._event_type(
             topic_arn=message.topic_arn,
             endpoint=self.endpoint,
-            state=state,
+            state=self._states(state),
             message_id=message.message_id,
             subscription_arn=result.subscription_arn if result else None,
             token=message.token,
@@ -164,7 +323,7 @@ class _Pipeline:
 
     @staticmethod
     def _unsubscribed(message: UnsubscribeConfirmation) -> Outcome:
-        # Never visit SubscribeURL here: it would re-subscribe (reference §1.2).
+        # Never visit SubscribeURL here: it would subscribe the endpoint again.
         logger.warning(
             "endpoint was unsubscribed from %s (message %s)", message.topic_arn, message.message_id
         )
@@ -185,109 +344,69 @@ class _MethodNotAllowedError(Exception):
     pass
 
 
-class Subscriber(_Pipeline):
+class Subscriber(_Pipeline[Verifier]):
     """Receive SNS messages for one endpoint (synchronous frameworks: Flask, Django, WSGI).
 
-    ``verifier`` decides authenticity and the topic allow-list; ``store`` is the durable
-    inbox; ``confirmer`` confirms subscriptions (default: record them as pending).
+    ``Subscriber(verifier, store, *, endpoint="/", confirmer=None, basic_auth=None,
+    allow_raw_delivery=False, max_body_bytes=..., worker=None)``: the arguments are described
+    on :class:`_Pipeline`, the base both twins share.
     """
 
-    def __init__(self, verifier: Verifier, store: InboxStore, **options: object) -> None:
-        super().__init__(store, **options)  # type: ignore[arg-type]
-        self.verifier = verifier
-
     def handle(self, request: InboundRequest) -> Outcome:
-        try:
-            message = self._admit(request)
-            if isinstance(message, RawNotification):
-                self._check_raw_topic(message)
-                return self._persist(message)
-            self.verifier.verify(message)
-            if isinstance(message, Notification):
-                return self._persist(message)
-            if isinstance(message, SubscriptionConfirmation):
-                return self._confirm(message)
-            self.store.record_subscription(self._subscription_event(message, None))
-            return self._unsubscribed(message)
-        except Exception as exc:
-            return self._answer_error(exc)
+        flow = self._flow(request)
+        answer: Any = None
+        failure: Exception | None = None
+        while True:
+            try:
+                step = flow.throw(failure) if failure is not None else flow.send(answer)
+            except StopIteration as done:
+                outcome: Outcome = done.value
+                return outcome
+            answer, failure = None, None
+            try:
+                answer = self._perform(step)
+            except Exception as exc:
+                failure = exc
 
-    def _check_raw_topic(self, message: RawNotification) -> None:
-        if not self.verifier.policy.topic_allowed(message.topic_arn):
-            raise TopicNotAllowedError("topic is not in this endpoint's allow-list", value=message.topic_arn)
-
-    def _persist(self, message: Notification | RawNotification) -> Outcome:
-        inserted = self.store.add(self._new_message(message))
-        if inserted and self.worker is not None:
-            self._run_inline(message.message_id)
-        return self._stored(message, inserted)
-
-    def _run_inline(self, message_id: str) -> None:
-        assert self.worker is not None
-        try:
-            self.worker.run_once()
-        except Exception:  # stored already: the background worker will pick it up
-            logger.exception("inline processing of %s failed; it stays in the inbox", message_id)
-
-    def _confirm(self, message: SubscriptionConfirmation) -> Outcome:
-        try:
-            result = self.confirmer.confirm(message)
-        except ConfirmationError as exc:
-            self.store.record_subscription(self._subscription_event(message, None, detail=exc.reason))
-            raise
-        self.store.record_subscription(self._subscription_event(message, result))
-        if result.confirmed:
-            logger.info("confirmed subscription to %s via %s", message.topic_arn, result.method)
-            return Outcome.success("confirmed", message_id=message.message_id)
-        logger.warning("subscription to %s is pending manual confirmation", message.topic_arn)
-        return Outcome.success("pending", message_id=message.message_id)
+    def _perform(self, step: _Step) -> Any:
+        if isinstance(step, _Verify):
+            return self.verifier.verify(step.message)
+        if isinstance(step, _Persist):
+            return self.store.add(step.item)
+        if isinstance(step, _RunInline):
+            assert self.worker is not None
+            return self.worker.run_once()
+        return self._subscription_flow(step.message)
 
 
-class AsyncSubscriber(_Pipeline):
+class AsyncSubscriber(_Pipeline[AsyncVerifier]):
     """:class:`Subscriber` for asyncio frameworks (Starlette, FastAPI): certificate fetches,
     confirmation and storage never block the event loop."""
 
-    def __init__(self, verifier: AsyncVerifier, store: InboxStore, **options: object) -> None:
-        super().__init__(store, **options)  # type: ignore[arg-type]
-        self.verifier = verifier
-
     async def handle(self, request: InboundRequest) -> Outcome:
-        try:
-            message = self._admit(request)
-            if isinstance(message, RawNotification):
-                if not self.verifier.policy.topic_allowed(message.topic_arn):
-                    raise TopicNotAllowedError(
-                        "topic is not in this endpoint's allow-list", value=message.topic_arn
-                    )
-                return await self._persist(message)
-            await self.verifier.verify(message)
-            if isinstance(message, Notification):
-                return await self._persist(message)
-            if isinstance(message, SubscriptionConfirmation):
-                return await self._confirm(message)
-            await asyncio.to_thread(self.store.record_subscription, self._subscription_event(message, None))
-            return self._unsubscribed(message)
-        except Exception as exc:
-            return self._answer_error(exc)
-
-    async def _persist(self, message: Notification | RawNotification) -> Outcome:
-        # The group committer resolves the future after the batch commits; no thread is held.
-        inserted = await self.store.submit_async(self._new_message(message))
-        if inserted and self.worker is not None:
+        flow = self._flow(request)
+        answer: Any = None
+        failure: Exception | None = None
+        while True:
             try:
-                await asyncio.to_thread(self.worker.run_once)
-            except Exception:
-                logger.exception("inline processing of %s failed; it stays in the inbox", message.message_id)
-        return self._stored(message, inserted)
+                step = flow.throw(failure) if failure is not None else flow.send(answer)
+            except StopIteration as done:
+                outcome: Outcome = done.value
+                return outcome
+            answer, failure = None, None
+            try:
+                answer = await self._perform(step)
+            except Exception as exc:
+                failure = exc
 
-    async def _confirm(self, message: SubscriptionConfirmation) -> Outcome:
-        try:
-            result = await asyncio.to_thread(self.confirmer.confirm, message)
-        except ConfirmationError as exc:
-            await asyncio.to_thread(
-                self.store.record_subscription,
-                self._subscription_event(message, None, detail=exc.reason),
-            )
-            raise
-        await asyncio.to_thread(self.store.record_subscription, self._subscription_event(message, result))
-        return Outcome.success("confirmed" if result.confirmed else "pending", message_id=message.message_id)
+    async def _perform(self, step: _Step) -> Any:
+        if isinstance(step, _Verify):
+            return await self.verifier.verify(step.message)
+        if isinstance(step, _Persist):
+            # The group committer resolves the future after the batch commits; no thread is held.
+            return await self.store.submit_async(step.item)
+        if isinstance(step, _RunInline):
+            assert self.worker is not None
+            return await asyncio.to_thread(self.worker.run_once)
+        # Store lookups and the confirmer block; subscription messages are rare.
+        return await asyncio.to_thread(self._subscription_flow, step.message)

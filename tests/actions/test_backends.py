@@ -181,6 +181,27 @@ def test_smtp_contradictory_options(options: dict[str, Any], error: str) -> None
         SMTPBackend("127.0.0.1", **options)
 
 
+@pytest.mark.parametrize("host", ["smtp.example.com", "10.0.0.5", "127.0.0.1.example.com", "::ffff:8.8.8.8"])
+def test_smtp_auth_without_tls_to_a_remote_host_is_refused_before_connecting(
+    host: str, no_network: list[str]
+) -> None:
+    """Attack: a password sent as base64 over a plain connection, readable by anyone on the
+    path. Refused when the backend is built, so no connection is ever opened."""
+    with pytest.raises(ConfigurationError, match="without TLS") as refused:
+        SMTPBackend(host, 587, username="worker", password="s3cret")
+    assert "s3cret" not in str(refused.value)
+    assert no_network == []
+    # With TLS the same settings are accepted (nothing connects before the first send).
+    assert SMTPBackend(host, 587, starttls=True, username="worker", password="s3cret").starttls
+    assert SMTPBackend(host, ssl=True, username="worker", password="s3cret").ssl
+    assert no_network == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_smtp_auth_without_tls_is_allowed_to_loopback(host: str) -> None:
+    assert SMTPBackend(host, 25, username="worker", password="s3cret").username == "worker"
+
+
 def test_smtp_default_ports() -> None:
     assert SMTPBackend("mail.example.com").port == 25
     assert SMTPBackend("mail.example.com", ssl=True).port == 465

@@ -389,6 +389,31 @@ def test_subscription_history(store: InboxStore, clock: FakeClock) -> None:
     assert store.get_subscription(confirmed.id + 1000) is None
 
 
+def test_subscription_lookups_for_replays(store: InboxStore) -> None:
+    def event(
+        state: SubscriptionState, message_id: str, endpoint: str = "/budget-subscriber"
+    ) -> SubscriptionRecord:
+        return store.record_subscription(
+            SubscriptionEvent(topic_arn=TOPIC, endpoint=endpoint, state=state, message_id=message_id)
+        )
+
+    assert store.latest_subscription_event("sub-1") is None
+    assert store.confirmed_subscription(TOPIC, "/budget-subscriber") is None
+    event(SubscriptionState.FAILED, "sub-1")
+    confirmed = event(SubscriptionState.CONFIRMED, "sub-1")
+    event(SubscriptionState.PENDING, "sub-2")
+    assert store.latest_subscription_event("sub-1") == confirmed
+    assert (
+        store.confirmed_subscription(TOPIC, "/budget-subscriber") == confirmed
+    )  # a pending one does not count
+    assert store.confirmed_subscription(TOPIC, "/other") is None
+    assert store.confirmed_subscription(TOPIC.replace("budgets", "other"), "/budget-subscriber") is None
+    event(SubscriptionState.UNSUBSCRIBED, "sub-3")
+    assert store.confirmed_subscription(TOPIC, "/budget-subscriber") is None
+    again = event(SubscriptionState.CONFIRMED, "sub-4")
+    assert store.confirmed_subscription(TOPIC, "/budget-subscriber") == again
+
+
 # -- schema and health -------------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import email.policy
 import inspect
+import ipaddress
 import logging
 import os
 import re
@@ -120,6 +121,15 @@ class SMTPBackend:
             raise ConfigurationError("SMTP: a host is required")
         if password is not None and username is None:
             raise ConfigurationError("SMTP: a password was given without a username")
+        if username is not None and not (starttls or ssl) and not is_loopback_host(host):
+            # Refused here, before any connection: AUTH PLAIN/LOGIN sends the password as
+            # base64, readable by anyone on the path.
+            raise ConfigurationError(
+                f"SMTP: refusing to send the password for {username!r} to {host} without TLS; "
+                "set starttls = true (usually port 587) or ssl = true (port 465). Plain-text AUTH "
+                "is only allowed to a relay on this machine (localhost, 127.0.0.1, ::1)",
+                value=host,
+            )
         self.host = host
         self.port = port if port is not None else (465 if ssl else 25)
         self.starttls = starttls
@@ -222,6 +232,18 @@ class SMTPBackend:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (written as such: no name is resolved,
+    so a DNS answer cannot turn a remote host into a "local" one)."""
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _connection_lost(exc: Exception) -> bool:

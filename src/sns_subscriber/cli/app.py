@@ -14,7 +14,7 @@ _COMMANDS = {
     "verify": "verify:verify",
     "inbox": "inbox:inbox",
     "subscriptions": "inbox:subscriptions",
-    "doctor": "service:doctor",
+    "doctor": "doctor:doctor",
     "simulate": "simulate:simulate",
     "config-reference": "service:config_reference",
 }

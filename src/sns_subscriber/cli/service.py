@@ -1,4 +1,4 @@
-"""``serve``, ``worker``, ``doctor`` and ``config-reference``."""
+"""``serve``, ``worker`` and ``config-reference`` (``doctor`` lives in :mod:`.doctor`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from types import FrameType
 
 import click
 
-from ..exceptions import MissingExtraError, SNSSubscriberError
+from ..exceptions import MissingExtraError
 from ..service.config import reference_markdown
 from ..service.runtime import build_runtime
 from ..service.startup import UnclaimedWatch, log_startup
@@ -101,50 +101,6 @@ def worker(config_path: Path, once: bool) -> None:
         job.run(stop)
     finally:
         runtime.close()
-
-
-@click.command()
-@config_option
-@click.option("--offline", is_flag=True, help="Skip the network check of the SNS certificate host.")
-@one_line_errors
-def doctor(config_path: Path, offline: bool) -> None:
-    """Check the configuration, the store and the certificate host; list endpoints."""
-    from ..fetch import https_get  # noqa: PLC0415
-
-    config = load(config_path)
-    click.echo(f"config: {config.source} OK")
-    runtime = build_runtime(config)
-    problems = 0
-    try:
-        runtime.store.ping()
-        counts = runtime.store.counts()
-        click.echo(f"store: {config.get('store.url')} OK ({sum(counts.values())} message(s))")
-    except SNSSubscriberError as exc:
-        problems += 1
-        click.echo(f"store: {config.get('store.url')} UNAVAILABLE: {exc.reason}")
-    for endpoint in config.endpoints:
-        click.echo(
-            f"endpoint {endpoint.path}: confirm={endpoint.confirm} actions={','.join(endpoint.actions) or '-'}"
-        )
-        for topic in endpoint.topics:
-            click.echo(f"  topic {topic}")
-    cert_dir = config.path("verification.cert_dir")
-    if cert_dir is not None:
-        pems = sorted(p.name for p in cert_dir.glob("SimpleNotificationService-*.pem"))
-        click.echo(f"pinned certificates: {cert_dir} ({len(pems)} file(s))")
-    if not offline and config.get("verification.fetch"):
-        url = "https://sns.us-east-1.amazonaws.com/"
-        try:
-            response = https_get(url, timeout=5.0)
-            click.echo(f"certificate host: {url} reachable (HTTP {response.status})")
-        except SNSSubscriberError as exc:
-            problems += 1
-            click.echo(
-                f"certificate host: {url} NOT reachable: {exc.reason} (pin certificates with verification.cert_dir)"
-            )
-    runtime.close()
-    if problems:
-        raise SystemExit(1)
 
 
 @click.command("config-reference")

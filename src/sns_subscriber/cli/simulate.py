@@ -8,6 +8,8 @@ own configuration file, so the three always agree with what the service expects.
 
 The group's options are only checked when a message is sent, so ``simulate budget-alert
 --help`` works without them.
+The key itself is kept beside that folder, never in it, readable by its owner only
+(``var/certs`` -> ``var/certs.dev-key.pem``, see ``SNSTestKit.load_or_create``).
 """
 
 from __future__ import annotations

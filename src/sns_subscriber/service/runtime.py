@@ -156,11 +156,11 @@ def build_runtime(config: Config, *, store: InboxStore | None = None, with_actio
             common["trusted_url_hosts"] = trusted
         sync_verifier = Verifier(policy, **common)
         async_verifier = AsyncVerifier(policy, **common)
-        worker_options = {"worker": runtime.worker()} if endpoint.inline else {}
+        inline_worker = runtime.worker() if endpoint.inline else None
         runtime.subscribers[endpoint.path] = Subscriber(
-            sync_verifier, runtime.store, **options, **worker_options
+            sync_verifier, runtime.store, **options, worker=inline_worker
         )
         runtime.async_subscribers[endpoint.path] = AsyncSubscriber(
-            async_verifier, runtime.store, **options, **worker_options
+            async_verifier, runtime.store, **options, worker=inline_worker
         )
     return runtime

@@ -10,28 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from urllib.parse import urlsplit, urlunsplit
 
+from ..redaction import redact_url
 from ..stores import InboxStatus, InboxStore
 from .config import Config
 
-__all__ = ["UnclaimedWatch", "log_startup", "redact_url"]
+__all__ = ["UnclaimedWatch", "log_startup"]
 
 logger = logging.getLogger("sns_subscriber.service")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with the password of its user-info replaced by ``***`` (for logs and output)."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:  # an unparsable URL (bad port, brackets) might hold anything
-        return url.partition(":")[0] + ":(unparsable URL)"
-    if password is None:
-        return url
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
 
 
 def log_startup(config: Config, *, role: str, worker: bool) -> None:

@@ -222,6 +222,15 @@ class InboxStore(Protocol):
 
     def get_subscription(self, subscription_id: int) -> SubscriptionRecord | None: ...
 
+    def latest_subscription_event(self, message_id: str) -> SubscriptionRecord | None:
+        """The newest event caused by the SNS message ``message_id`` (replay detection)."""
+        ...
+
+    def confirmed_subscription(self, topic_arn: str, endpoint: str) -> SubscriptionRecord | None:
+        """The CONFIRMED event that still stands for ``topic_arn`` on ``endpoint``: None when
+        there is none, or when an UNSUBSCRIBED event came after it."""
+        ...
+
     def ping(self) -> None:
         """Raise ``StoreUnavailableError`` unless the database answers (readiness probe)."""
 

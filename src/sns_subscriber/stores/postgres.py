@@ -32,6 +32,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from ..exceptions import ConfigurationError, StoreUnavailableError
+from ..redaction import redact_urls_in
 from ._batching import GroupCommitter
 from .base import (
     FINISHED_STATUSES,
@@ -187,6 +188,15 @@ _STATEMENTS: Final[dict[str, LiteralString]] = {
     ),
     "list_subscriptions": "SELECT " + _SUBSCRIPTION_COLUMNS + " FROM {subscriptions} ORDER BY id DESC",
     "get_subscription": "SELECT " + _SUBSCRIPTION_COLUMNS + " FROM {subscriptions} WHERE id = %s",
+    "latest_subscription_event": (
+        "SELECT "
+        + _SUBSCRIPTION_COLUMNS
+        + " FROM {subscriptions} WHERE message_id = %s ORDER BY id DESC LIMIT 1"
+    ),
+    "subscription_standing": (
+        "SELECT " + _SUBSCRIPTION_COLUMNS + " FROM {subscriptions} WHERE topic_arn = %s AND endpoint = %s"
+        " AND state IN ('confirmed', 'unsubscribed') ORDER BY id DESC LIMIT 1"
+    ),
     "ping": "SELECT 1",
 }
 _ROW_PLACEHOLDERS: Final = sql.SQL("(%s, %s, %s, %s, %s, %s, %s, %s, %s)")
@@ -308,7 +318,7 @@ class PostgresStore:
                 "(the 'psycopg.pool' log says why)"
             ) from exc
         except _UNAVAILABLE as exc:
-            raise StoreUnavailableError(f"PostgreSQL store unavailable: {exc}") from exc
+            raise StoreUnavailableError(f"PostgreSQL store unavailable: {redact_urls_in(str(exc))}") from exc
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
@@ -394,7 +404,9 @@ class PostgresStore:
         try:
             psycopg.connect(self._conninfo).close()
         except psycopg.Error as probe:
-            raise StoreUnavailableError(f"PostgreSQL store unavailable: {probe}") from probe
+            raise StoreUnavailableError(
+                f"PostgreSQL store unavailable: {redact_urls_in(str(probe))}"
+            ) from probe
 
     def schema_version(self) -> int:
         """The schema version recorded in the database (0 before :meth:`migrate`)."""
@@ -599,6 +611,16 @@ class PostgresStore:
         row = self._fetchone("get_subscription", (subscription_id,))
         return None if row is None else _subscription(row)
 
+    def latest_subscription_event(self, message_id: str) -> SubscriptionRecord | None:
+        row = self._fetchone("latest_subscription_event", (message_id,))
+        return None if row is None else _subscription(row)
+
+    def confirmed_subscription(self, topic_arn: str, endpoint: str) -> SubscriptionRecord | None:
+        row = self._fetchone("subscription_standing", (topic_arn, endpoint))
+        if row is None or row[3] != SubscriptionState.CONFIRMED:
+            return None
+        return _subscription(row)
+
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def ping(self) -> None:
@@ -625,7 +647,7 @@ def _conninfo(url: str, *, timeout: float, application_name: str) -> str:
         given = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
         # The URL may hold a password: name the problem, not the value.
-        raise ConfigurationError(f"invalid PostgreSQL store URL: {exc}") from exc
+        raise ConfigurationError(f"invalid PostgreSQL store URL: {redact_urls_in(str(exc))}") from exc
     # Defaults that keep an outage short; anything the URL sets wins.
     defaults: dict[str, Any] = {
         "connect_timeout": max(2, math.ceil(timeout)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import os
 import sqlite3
 import threading
@@ -21,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from .._files import create_private_file
 from ..exceptions import ConfigurationError, StoreUnavailableError
 from ._batching import GroupCommitter
 from .base import (
@@ -314,6 +316,12 @@ class SQLiteStore:
     # -- connections and transactions -----------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
+        if not self._memory:
+            # SQLite would create the file 0644; its -wal and -shm files copy the database's
+            # mode, so creating the database 0600 first keeps all three private. Any other
+            # failure (no such directory, ...) is SQLite's to report, just below.
+            with contextlib.suppress(OSError):
+                create_private_file(self._path)
         conn = sqlite3.connect(
             self._path,
             timeout=self._busy_timeout,
@@ -358,7 +366,7 @@ class SQLiteStore:
     def migrate(self) -> None:
         if not self._memory:
             try:
-                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+                Path(self._path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreUnavailableError(
                     f"SQLite store {self._path}: cannot create its directory: {exc}"
@@ -635,6 +643,25 @@ class SQLiteStore:
                 (subscription_id,),
             ).fetchone()
         return None if row is None else _subscription(row)
+
+    def latest_subscription_event(self, message_id: str) -> SubscriptionRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE message_id = ? ORDER BY id DESC LIMIT 1",
+                (message_id,),
+            ).fetchone()
+        return None if row is None else _subscription(row)
+
+    def confirmed_subscription(self, topic_arn: str, endpoint: str) -> SubscriptionRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE topic_arn = ? AND endpoint = ?"
+                " AND state IN ('confirmed', 'unsubscribed') ORDER BY id DESC LIMIT 1",
+                (topic_arn, endpoint),
+            ).fetchone()
+        if row is None or row[3] != SubscriptionState.CONFIRMED:
+            return None
+        return _subscription(row)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ is only trusted by verifiers given the kit's certificate directory: pin it with
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import json
@@ -30,13 +31,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from .._files import write_new_private_file
 from ..certs import expected_certificate_name, sns_host
 from ..messages import TopicArn
 from ..parsing import parse
 from ..signing import SIGNATURE_VERSIONS, string_to_sign
 from ..verification import Clock, VerificationPolicy, Verifier
 
-__all__ = ["TEST_TOPIC_ARN", "SNSTestKit", "default_kit", "format_timestamp"]
+__all__ = ["TEST_TOPIC_ARN", "SNSTestKit", "default_kit", "dev_key_file", "format_timestamp"]
 
 TEST_TOPIC_ARN: Final = "arn:aws:sns:us-east-1:123456789012:sns-subscriber-test"
 
@@ -108,27 +110,33 @@ class SNSTestKit:
         self.certificate_pem: bytes = self.certificate.public_bytes(serialization.Encoding.PEM)
 
     @classmethod
-    def load_or_create(cls, directory: str | Path) -> SNSTestKit:
-        """A kit whose key persists in ``directory`` (the simulator's development key), so a
-        service pinning that directory keeps trusting it across runs."""
-        path = Path(directory)
-        key_file = path / ".sns-subscriber-dev-key.pem"
-        if key_file.exists():
-            key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
-            if not isinstance(key, rsa.RSAPrivateKey):
-                raise ValueError(f"{key_file} does not hold an RSA key")
-            cert_id = hashlib.md5(key_file.read_bytes(), usedforsecurity=False).hexdigest()
-            kit = cls(private_key=key, cert_id=cert_id)
-        else:
-            kit = cls()
-            path.mkdir(parents=True, exist_ok=True)
-            pem = kit.private_key.private_bytes(
+    def load_or_create(cls, cert_dir: str | Path, *, key_file: str | Path | None = None) -> SNSTestKit:
+        """A kit whose key persists (the simulator's development key), so a service pinning
+        ``cert_dir`` keeps trusting it across runs. The certificate goes into ``cert_dir``;
+        the key never does (a service trusts what is in that folder): it lives in
+        ``key_file``, by default :func:`dev_key_file` (beside ``cert_dir``), created 0600."""
+        certs = Path(cert_dir)
+        key_path = Path(key_file) if key_file is not None else dev_key_file(certs)
+        if key_path.resolve().parent == certs.resolve():
+            raise ValueError(
+                f"the development key {key_path} must not be inside the certificate folder {certs}"
+            )
+        key_path.parent.mkdir(parents=True, exist_ok=True)
+        _move_legacy_key(certs / _LEGACY_KEY_NAME, key_path)
+        if not key_path.exists():
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            pem = key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
-            key_file.write_bytes(pem)
-            key_file.chmod(0o600)
-            kit.cert_id = hashlib.md5(pem, usedforsecurity=False).hexdigest()
-        kit.write_cert_dir(path)
+            # O_EXCL: a simulator started at the same moment may have written its key first.
+            with contextlib.suppress(FileExistsError):
+                write_new_private_file(key_path, pem)
+        pem = key_path.read_bytes()
+        loaded = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(loaded, rsa.RSAPrivateKey):
+            raise ValueError(f"{key_path} does not hold an RSA key")
+        kit = cls(private_key=loaded, cert_id=hashlib.md5(pem, usedforsecurity=False).hexdigest())
+        kit.write_cert_dir(certs)
         return kit
 
     @property
@@ -320,6 +328,26 @@ class SNSTestKit:
         host = sns_host(topic) if topic is not None else None
         # A kit may sign messages for impossible topics on purpose (to test rejections).
         return host or "sns.us-east-1.amazonaws.com"
+
+
+#: Where the development key used to be written: inside the trusted certificate folder.
+_LEGACY_KEY_NAME: Final = ".sns-subscriber-dev-key.pem"
+
+
+def dev_key_file(cert_dir: str | Path) -> Path:
+    """Where :meth:`SNSTestKit.load_or_create` keeps the development key for ``cert_dir``:
+    beside it, named after it (``var/certs`` -> ``var/certs.dev-key.pem``)."""
+    certs = Path(cert_dir).resolve()
+    return certs.parent / f"{certs.name or 'certs'}.dev-key.pem"
+
+
+def _move_legacy_key(legacy: Path, key_path: Path) -> None:
+    """Take a key written by an earlier version out of the certificate folder (same bytes,
+    so the same certificate name: services that pinned it keep trusting it)."""
+    if not legacy.is_file() or key_path.exists():
+        return
+    write_new_private_file(key_path, legacy.read_bytes())
+    legacy.unlink()
 
 
 @functools.cache
