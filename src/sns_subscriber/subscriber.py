@@ -202,7 +202,7 @@ class Subscriber(_Pipeline):
             if isinstance(message, RawNotification):
                 self._check_raw_topic(message)
                 return self._persist(message)
-            self.verifier.verify(message)
+            self.verifier.verify(message, client=request.remote_addr)
             if isinstance(message, Notification):
                 return self._persist(message)
             if isinstance(message, SubscriptionConfirmation):
@@ -260,7 +260,7 @@ class AsyncSubscriber(_Pipeline):
                         "topic is not in this endpoint's allow-list", value=message.topic_arn
                     )
                 return await self._persist(message)
-            await self.verifier.verify(message)
+            await self.verifier.verify(message, client=request.remote_addr)
             if isinstance(message, Notification):
                 return await self._persist(message)
             if isinstance(message, SubscriptionConfirmation):
