@@ -22,11 +22,15 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+GOOD_ID = "6a3b2c1d-0000-4000-8000-00000000600d"
+BAD_ID = "6a3b2c1d-0000-4000-8000-000000000bad"
+
+
 def test_ok_and_rejected_lines(tmp_path: Path, sns_kit: SNSTestKit) -> None:
     cert_dir = sns_kit.write_cert_dir(tmp_path / "certs")
     good = tmp_path / "good.json"
-    good.write_bytes(sns_kit.body(sns_kit.notification(TEST_TOPIC_ARN, "hi", message_id="m-good")))
-    forged_fields = sns_kit.notification(TEST_TOPIC_ARN, "hi", message_id="m-bad")
+    good.write_bytes(sns_kit.body(sns_kit.notification(TEST_TOPIC_ARN, "hi", message_id=GOOD_ID)))
+    forged_fields = sns_kit.notification(TEST_TOPIC_ARN, "hi", message_id=BAD_ID)
     forged_fields["Message"] = "changed"
     forged = tmp_path / "forged.json"
     forged.write_bytes(sns_kit.body(forged_fields))
@@ -35,8 +39,8 @@ def test_ok_and_rejected_lines(tmp_path: Path, sns_kit: SNSTestKit) -> None:
     result = run("--cert-dir", str(cert_dir), "--topic", TEST_TOPIC_ARN, str(good), str(forged), str(garbage))
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
-        f"OK {good} Notification m-good",
-        f"REJECTED {forged} InvalidSignatureError: signature does not match the message [MessageId m-bad]",
+        f"OK {good} Notification {GOOD_ID}",
+        f"REJECTED {forged} InvalidSignatureError: signature does not match the message [MessageId {BAD_ID}]",
         f"REJECTED {garbage} MalformedMessageError: body is not UTF-8 (invalid start byte at byte 1)",
     ]
     assert "Traceback" not in result.stderr

@@ -14,6 +14,8 @@ from sns_subscriber.testing import TEST_TOPIC_ARN, default_kit
 
 KIT = default_kit()
 text = st.text(st.characters(exclude_categories=["Cs"]), max_size=300)
+#: SNS refuses subjects with line breaks or control characters (parse does too).
+subjects = st.text(st.characters(exclude_categories=["Cs", "Cc"]), max_size=100)
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +24,7 @@ def verifier(tmp_path_factory: pytest.TempPathFactory) -> Verifier:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(message=text, subject=st.none() | text, version=st.sampled_from(["1", "2"]))
+@given(message=text, subject=st.none() | subjects, version=st.sampled_from(["1", "2"]))
 def test_sign_then_verify_round_trip(
     verifier: Verifier, message: str, subject: str | None, version: str
 ) -> None:

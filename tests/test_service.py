@@ -67,7 +67,7 @@ def test_health_and_readiness(base: str) -> None:
 
 def test_metrics_count_what_happened(base: str, sns_kit: SNSTestKit) -> None:
     fields = sns_kit.notification(TEST_TOPIC_ARN, "metrics")
-    forged = dict(fields, Message="forged", MessageId="forged-1")
+    forged = dict(fields, Message="forged", MessageId="f0f0f0f0-0000-4000-8000-000000000001")
     assert [post(base, sns_kit, f) for f in (fields, fields, forged)] == [200, 200, 403]
     assert post(base, sns_kit, sns_kit.subscription_confirmation(TEST_TOPIC_ARN)) == 200
 

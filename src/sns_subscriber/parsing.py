@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import operator
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
@@ -60,6 +61,17 @@ _GET_CONFIRMATION: Final = operator.itemgetter(*_CONFIRMATION)
 _ALIAS_KEYS: Final = frozenset(_ALIASES)
 _TYPES: Final = frozenset({"Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"})
 _MAX_ID_LENGTH: Final = 128
+# SNS MessageIds are UUIDs (every real message, the documentation's examples, LocalStack and
+# moto); checked after a length test, so the pattern only ever sees 36 characters.
+_UUID: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# C0 and C1 controls and DEL. SNS refuses a Subject holding any of them ("no line breaks or
+# control characters"), so a Subject with one was not published by SNS.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A JSON escape of a UTF-16 surrogate. A valid pair decodes to one character; a lone one
+# decodes to a str that cannot be encoded as UTF-8 (the string to sign, the store, a log line).
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
+_MAX_TOKEN_LENGTH: Final = 2048
+_MAX_URL_LENGTH: Final = 4096
 
 
 def normalize_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
@@ -157,9 +169,35 @@ def _load_object(raw: bytes) -> dict[str, Any]:
         ) from exc
     except RecursionError as exc:
         raise MalformedMessageError("body nests too deeply") from exc
+    except ValueError as exc:
+        # int() refuses numbers of more than 4300 digits (CVE-2020-10735 limit); SNS never
+        # sends numbers at all, so any such body is a client's mistake, not our bug.
+        raise MalformedMessageError(f"body is not acceptable JSON: {str(exc)[:120]}") from exc
     if not isinstance(loaded, dict):
         raise MalformedMessageError(f"body is a JSON {type(loaded).__name__}, not an object")
+    if _SURROGATE_ESCAPE.search(text) is not None:
+        _reject_lone_surrogates(loaded)
     return loaded
+
+
+def _reject_lone_surrogates(fields: dict[str, Any]) -> None:
+    """Refuse a body whose strings hold a lone UTF-16 surrogate: SNS sends valid UTF-8 only,
+    and such a string cannot be encoded (string to sign, storage, logs) without failing."""
+    pending: list[Any] = [fields]
+    while pending:  # iterative: nesting depth is bounded by the decoder, not by our stack
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise MalformedMessageError(
+                    f"body holds a lone UTF-16 surrogate ({exc.object[exc.start]!a}), not text"
+                ) from None
 
 
 def _unwrap_lambda(fields: dict[str, Any]) -> dict[str, Any]:
@@ -179,6 +217,11 @@ def _unwrap_lambda(fields: dict[str, Any]) -> dict[str, Any]:
 
 def _valid_id(value: str) -> bool:
     return 0 < len(value) <= _MAX_ID_LENGTH and value.isascii() and value.isprintable() and " " not in value
+
+
+def _token_like(value: str, limit: int) -> bool:
+    """Printable ASCII without spaces (so without line breaks), at most ``limit`` long."""
+    return 0 < len(value) <= limit and value.isascii() and value.isprintable() and " " not in value
 
 
 def _string(fields: dict[str, Any], key: str, message_id: str | None) -> str:
@@ -244,7 +287,11 @@ def _build(fields: dict[str, Any], raw: bytes) -> SNSMessage:
     if not _ALIAS_KEYS.isdisjoint(fields):
         fields = _canonical_keys(fields)
     message_id_value = fields.get("MessageId")
-    message_id = message_id_value if isinstance(message_id_value, str) else None
+    # Context for errors raised before the MessageId is checked: only a plausible one (an
+    # error message must not carry a megabyte, nor line breaks, into the logs).
+    message_id = (
+        message_id_value if isinstance(message_id_value, str) and _valid_id(message_id_value) else None
+    )
     kind = _string(fields, "Type", message_id)
     if kind not in _TYPES:
         raise UnsupportedMessageError("unknown message Type", message_id=message_id, value=kind)
@@ -259,8 +306,18 @@ def _build(fields: dict[str, Any], raw: bytes) -> SNSMessage:
         for key in required:
             _string(fields, key, message_id)  # raises the precise error
     _, message_id, topic_arn, text, timestamp, version, signature, cert_url, *extra = values
-    if not _valid_id(message_id):
-        raise MalformedMessageError("MessageId is empty, too long or not printable ASCII", value=message_id)
+    # The string to sign is "key\nvalue\n" for each signed field, so a value holding a line
+    # break could move the boundaries between fields: a genuine signature would then cover a
+    # different message (say, a new MessageId cut out of the Message text, which bypasses
+    # dedupe). Every signed field but Message is therefore required to hold no line break
+    # (MessageId: a UUID; Subject: no control character; Timestamp and TopicArn: their exact
+    # shapes; Type: one of three words; Token and SubscribeURL: printable ASCII, no spaces).
+    # Message, the first field, is the only one that may span lines, and the form is then
+    # unambiguous: read from the end, the lines after Message are a fixed sequence of one-line
+    # values whose key lines ("Subject" or "MessageId" just before the last six lines, and so
+    # on) say exactly where Message ends. Nothing of Message can pose as a later field.
+    if len(message_id) != 36 or _UUID.fullmatch(message_id) is None:
+        raise MalformedMessageError("MessageId is not a UUID", value=message_id[:_MAX_ID_LENGTH])
     if TopicArn.parse(topic_arn) is None:
         raise MalformedMessageError(
             "TopicArn is not an SNS topic ARN", message_id=message_id, value=topic_arn
@@ -272,6 +329,13 @@ def _build(fields: dict[str, Any], raw: bytes) -> SNSMessage:
         )
     if not confirmation:
         attributes = fields.get("MessageAttributes")
+        subject = _optional_string(fields, "Subject", message_id)
+        if subject is not None and _CONTROL.search(subject) is not None:
+            raise MalformedMessageError(
+                "Subject holds a line break or control character (SNS never sends one)",
+                message_id=message_id,
+                value=subject[:_MAX_ID_LENGTH],
+            )
         return new_notification(
             message_id,
             topic_arn,
@@ -282,11 +346,23 @@ def _build(fields: dict[str, Any], raw: bytes) -> SNSMessage:
             cert_url,
             raw,
             sent_at,
-            _optional_string(fields, "Subject", message_id),
+            subject,
             _optional_string(fields, "UnsubscribeURL", message_id),
             EMPTY_ATTRIBUTES if attributes is None else _attributes(attributes, message_id),
         )
     token, subscribe_url = extra
+    if not _token_like(token, _MAX_TOKEN_LENGTH):
+        raise MalformedMessageError(
+            "Token is empty, too long or not printable ASCII",
+            message_id=message_id,
+            value=token[:_MAX_ID_LENGTH],
+        )
+    if not _token_like(subscribe_url, _MAX_URL_LENGTH):
+        raise MalformedMessageError(
+            "SubscribeURL is empty, too long or not printable ASCII",
+            message_id=message_id,
+            value=subscribe_url[:_MAX_ID_LENGTH],
+        )
     cls = SubscriptionConfirmation if kind == "SubscriptionConfirmation" else UnsubscribeConfirmation
     return cls(
         message_id=message_id,

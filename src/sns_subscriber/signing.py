@@ -91,9 +91,21 @@ def decode_signature(signature: str, *, message_id: str | None = None) -> bytes:
         raise InvalidSignatureError("Signature is not valid base64", message_id=message_id) from exc
 
 
+def _one_line_fields(message: SNSMessage) -> tuple[str | None, ...]:
+    if isinstance(message, Notification):
+        return (message.message_id, message.subject, message.timestamp, message.topic_arn)
+    return (message.message_id, message.subscribe_url, message.timestamp, message.token, message.topic_arn)
+
+
 def verify_signature(public_key: RSAPublicKey, message: SNSMessage) -> None:
     """Check ``message.signature`` against ``public_key``; raise InvalidSignatureError."""
     algorithm = algorithm_for(message.signature_version, message_id=message.message_id)
+    # parse() already refuses these; a message built by hand must not slip past either. A line
+    # break in any signed field but Message would let one signature cover a re-cut message.
+    if any(value is not None and "\n" in value for value in _one_line_fields(message)):
+        raise InvalidSignatureError(
+            "a signed field other than Message holds a line break", message_id=message.message_id
+        )
     signature = decode_signature(message.signature, message_id=message.message_id)
     try:
         public_key.verify(signature, string_to_sign(message), _PKCS1, algorithm.hash)

@@ -84,6 +84,8 @@ class _Verify:
     """Check the signature (may fetch a certificate). Answer: None."""
 
     message: SNSMessage
+    #: Who sent it (the peer address), for per-client certificate-download budgets.
+    client: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +173,7 @@ class _Pipeline(Generic[VerifierT]):
                         "topic is not in this endpoint's allow-list", value=message.topic_arn
                     )
             else:
-                yield _Verify(message)
+                yield _Verify(message, request.remote_addr)
             if isinstance(message, Notification | RawNotification):
                 inserted: bool = yield _Persist(self._new_message(message))
                 if inserted and self.worker is not None:
@@ -370,7 +372,7 @@ class Subscriber(_Pipeline[Verifier]):
 
     def _perform(self, step: _Step) -> Any:
         if isinstance(step, _Verify):
-            return self.verifier.verify(step.message)
+            return self.verifier.verify(step.message, client=step.client)
         if isinstance(step, _Persist):
             return self.store.add(step.item)
         if isinstance(step, _RunInline):
@@ -401,7 +403,7 @@ class AsyncSubscriber(_Pipeline[AsyncVerifier]):
 
     async def _perform(self, step: _Step) -> Any:
         if isinstance(step, _Verify):
-            return await self.verifier.verify(step.message)
+            return await self.verifier.verify(step.message, client=step.client)
         if isinstance(step, _Persist):
             # The group committer resolves the future after the batch commits; no thread is held.
             return await self.store.submit_async(step.item)

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from .cache import CertificateCache, Loaded
+from .cache import CertificateCache, KnownURLFile, Loaded
 from .certs import (
     check_certificate_url,
     expected_certificate_name,
@@ -142,12 +142,22 @@ class _PinnedThenFetched:
         timeout: float,
         ssl_context: ssl.SSLContext | None,
         http_hosts: frozenset[str] = frozenset(),
+        connect_to: tuple[str, int] | None = None,
     ) -> None:
         self.cert_dir = cert_dir
         self.http_hosts = http_hosts
         self.fetch = fetch
         self.timeout = timeout
         self.ssl_context = ssl_context
+        self.connect_to = connect_to
+
+    def needs_network(self, url: str) -> bool:
+        """Whether loading ``url`` would download it (the only loads worth rationing)."""
+        if not self.fetch:
+            return False
+        if self.cert_dir is None:
+            return True
+        return not (self.cert_dir / url.rsplit("/", 1)[-1]).is_file()
 
     def __call__(self, url: str) -> bytes:
         if self.cert_dir is not None:
@@ -171,7 +181,11 @@ class _PinnedThenFetched:
         # LocalStack (an explicitly trusted development host) serves its certificate over http.
         local = urlsplit(url).netloc in self.http_hosts
         return fetch_certificate_pem(
-            url, timeout=self.timeout, ssl_context=self.ssl_context, allow_http=local
+            url,
+            timeout=self.timeout,
+            ssl_context=self.ssl_context,
+            allow_http=local,
+            connect_to=self.connect_to,
         )
 
 
@@ -188,6 +202,8 @@ class _BaseVerifier:
         cache: CertificateCache[RSAPublicKey] | None = None,
         trusted_url_hosts: frozenset[str] = frozenset(),
         timer: Callable[[float], None] | None = None,
+        known_urls_file: str | Path | None = None,
+        connect_to: tuple[str, int] | None = None,
     ) -> None:
         self.policy = policy
         #: Called with the seconds each verify() took, accepted or not (metrics).
@@ -210,8 +226,18 @@ class _BaseVerifier:
             timeout=fetch_timeout,
             ssl_context=ssl_context,
             http_hosts=self.trusted_url_hosts,
+            connect_to=connect_to,
         )
-        self.cache: CertificateCache[RSAPublicKey] = cache or CertificateCache(self._load, clock=self.clock)
+        if cache is not None and known_urls_file is not None:
+            raise ConfigurationError(
+                "give known_urls_file to the CertificateCache you pass, not to the verifier"
+            )
+        self.cache: CertificateCache[RSAPublicKey] = cache or CertificateCache(
+            self._load,
+            clock=self.clock,
+            needs_network=self._source.needs_network,
+            known_urls=KnownURLFile(known_urls_file) if known_urls_file is not None else None,
+        )
 
     def _load(self, url: str) -> Loaded[RSAPublicKey]:
         region = region_of_certificate_url(url)
@@ -264,19 +290,26 @@ class Verifier(_BaseVerifier):
     """Verify parsed SNS messages.
 
     ``cert_dir`` pins certificates: a file named like the URL's basename is used without any
-    network access (the URL policy is still applied first). With ``fetch=False`` a missing
-    pinned certificate is an error instead of an HTTPS download. ``clock`` returns an aware
-    "now" (tests and offline checks set it).
+    network access (the URL policy is still applied first) and is never rationed. With
+    ``fetch=False`` a missing pinned certificate is an error instead of an HTTPS download.
+    ``clock`` returns an aware "now" (tests and offline checks set it). ``known_urls_file``
+    remembers, across restarts, the certificate URLs that verified a message, so they are
+    never rationed (see :class:`~sns_subscriber.cache.KnownURLFile`). ``connect_to`` sends
+    certificate downloads to another address (tests).
     """
 
-    def verify(self, message: M) -> M:
-        """Return ``message`` if it is authentic and acceptable; raise otherwise."""
+    def verify(self, message: M, *, client: str | None = None) -> M:
+        """Return ``message`` if it is authentic and acceptable; raise otherwise.
+
+        ``client`` (the sender's IP address) gives each sender its own share of certificate
+        downloads for never-seen URLs, so one sender's junk cannot use up everybody's."""
         timer = self.timer
         start = time.perf_counter() if timer is not None else 0.0
         try:
             now = self._precheck(message)
-            key = self.cache.get(message.signing_cert_url, now=now)
+            key = self.cache.get(message.signing_cert_url, now=now, client=client)
             verify_signature(key, message)
+            self.cache.vouch(message.signing_cert_url)
         except SNSSubscriberError as exc:
             exc.with_context(message_id=message.message_id, topic_arn=message.topic_arn)
             raise
@@ -292,13 +325,14 @@ class Verifier(_BaseVerifier):
 class AsyncVerifier(_BaseVerifier):
     """:class:`Verifier` for asyncio code: a certificate download never blocks the loop."""
 
-    async def verify(self, message: M) -> M:
+    async def verify(self, message: M, *, client: str | None = None) -> M:
         timer = self.timer
         start = time.perf_counter() if timer is not None else 0.0
         try:
             now = self._precheck(message)
-            key = await self.cache.aget(message.signing_cert_url, now=now)
+            key = await self.cache.aget(message.signing_cert_url, now=now, client=client)
             verify_signature(key, message)
+            self.cache.vouch(message.signing_cert_url)
         except SNSSubscriberError as exc:
             exc.with_context(message_id=message.message_id, topic_arn=message.topic_arn)
             raise

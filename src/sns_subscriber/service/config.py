@@ -68,6 +68,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     S("verification", "clock_skew_seconds", "int", 300, "Tolerated clock difference with SNS."),
     S("verification", "signature_versions", "list[str]", ["1", "2"], "Accepted SignatureVersion values.", choices=tuple(SIGNATURE_VERSIONS)),
     S("verification", "fetch_timeout_seconds", "float", 5.0, "Timeout of one certificate download."),
+    S("verification", "known_urls_file", "str", None, "File (0600) remembering certificate URLs that verified a message, so a restart never rations them."),
     S("verification", "max_body_bytes", "int", 1048576, "Largest request body accepted (413 above)."),
     S("localstack", "enabled", "bool", False, "Trust LocalStack's certificate URL and SubscribeURL (development only; warns)."),
     S("localstack", "host", "str", "localhost.localstack.cloud:4566", "LocalStack host[:port]."),

@@ -137,6 +137,8 @@ def build_runtime(config: Config, *, store: InboxStore | None = None, with_actio
     if with_actions:
         build_actions(config, runtime.router, runtime.closers)
     cert_dir = config.path("verification.cert_dir")
+    # One certificate cache for every verifier: one download ration and one known-URL file.
+    shared_cache: dict[str, Any] = {"known_urls_file": config.path("verification.known_urls_file")}
     for endpoint in config.endpoints:
         policy = _policy(config, endpoint)
         common: dict[str, Any] = {
@@ -154,8 +156,9 @@ def build_runtime(config: Config, *, store: InboxStore | None = None, with_actio
         }
         if trusted:
             common["trusted_url_hosts"] = trusted
-        sync_verifier = Verifier(policy, **common)
-        async_verifier = AsyncVerifier(policy, **common)
+        sync_verifier = Verifier(policy, **common, **shared_cache)
+        shared_cache = {"cache": sync_verifier.cache}
+        async_verifier = AsyncVerifier(policy, **common, **shared_cache)
         inline_worker = runtime.worker() if endpoint.inline else None
         runtime.subscribers[endpoint.path] = Subscriber(
             sync_verifier, runtime.store, **options, worker=inline_worker
