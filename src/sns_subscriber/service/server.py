@@ -73,10 +73,9 @@ def protocol_class(http: str, *, header_timeout: float, max_connections: int) ->
                 victim = next(iter(waiting), None)
                 if victim is None:
                     logger.warning("connection limit (%d) reached; closing a new connection", max_connections)
-                    transport.close()
+                    self._evict()
                     return
-                victim._drop_waiting()
-                victim.transport.close()
+                victim._evict()
             self._await_head()
 
         def data_received(self, data: bytes) -> None:
@@ -95,6 +94,13 @@ def protocol_class(http: str, *, header_timeout: float, max_connections: int) ->
         def connection_lost(self, exc: Exception | None) -> None:
             self._drop_waiting()
             super().connection_lost(exc)
+
+        def _evict(self) -> None:
+            # Out of the server's count now, not when the transport reports the close later:
+            # uvicorn's own limit reads that count for the request arriving meanwhile.
+            self._drop_waiting()
+            self.connections.discard(self)
+            self.transport.close()
 
         def _await_head(self) -> None:
             if self._head_timer is not None:
