@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import resource
 import signal
 import socket
 import subprocess
@@ -77,15 +76,17 @@ def serve_process(
     port = free_port()
     log = tmp_path / "serve.log"
 
-    def limit() -> None:
-        if max_open_files is not None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
-
+    # The limit is set by the child itself: preexec_fn is unsafe in a process with threads.
+    prelude = (
+        "import resource, runpy, sys; "
+        f"n = {max_open_files!r}; "
+        "n is None or resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)); "
+        "sys.argv[0] = 'sns-subscriber'; "
+        "runpy.run_module('sns_subscriber', run_name='__main__')"
+    )
+    command = [sys.executable, "-c", prelude, "serve", "--config", str(config), "--port", str(port)]
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sns_subscriber", "serve", "--config", str(config), "--port", str(port)],
-            cwd=ROOT, stdout=out, stderr=out, preexec_fn=limit,
-        )  # fmt: skip
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=out)
     served = Served(f"http://127.0.0.1:{port}", port, tmp_path / "inbox.db", log, process)
     try:
         deadline = time.monotonic() + 30
