@@ -116,9 +116,9 @@ class GroupCommitter(Generic[T]):
         with self._cond:
             if self._closing:
                 return StoreUnavailableError("the store is closed")
-            if (
-                len(self._pending) >= self._max_pending
-                or self._pending_bytes + weight > self._max_pending_bytes
+            # One item heavier than the byte bound still goes when nothing else waits.
+            if len(self._pending) >= self._max_pending or (
+                self._pending and self._pending_bytes + weight > self._max_pending_bytes
             ):
                 return StoreUnavailableError(
                     f"the store is not keeping up: {len(self._pending)} message(s) already wait "
