@@ -73,8 +73,16 @@ class _InboxCollector(Collector):
     def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
         self.counts = counts
 
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily("sns_inbox_messages", "Messages in the inbox by status", labels=["status"])
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        # Registering asks for the names: without this it would collect, i.e. count the inbox.
+        yield self._family()
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily("sns_inbox_messages", "Messages in the inbox by status", labels=["status"])
+        family = self._family()
         try:
             counts = self.counts()
         except Exception:  # an unreachable store shows as no samples, /readyz says why
