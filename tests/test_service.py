@@ -71,10 +71,12 @@ def test_metrics_count_what_happened(base: str, sns_kit: SNSTestKit) -> None:
     assert [post(base, sns_kit, f) for f in (fields, fields, forged)] == [200, 200, 403]
     assert post(base, sns_kit, sns_kit.subscription_confirmation(TEST_TOPIC_ARN)) == 200
 
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     while True:
         text = request(base + "/metrics", method="GET").body.decode()
-        if metric(text, "sns_worker_results_total", result="done") == 1 or time.monotonic() > deadline:
+        # Inbox counts are cached for a few seconds: wait for a reading after the worker's.
+        done = metric(text, "sns_worker_results_total", result="done") == 1
+        if (done and metric(text, "sns_inbox_messages", status="done") == 1) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
 

@@ -23,7 +23,7 @@ from .exceptions import (
     VerificationError,
 )
 
-__all__ = ["Outcome", "outcome_for_error"]
+__all__ = ["RETRY_AFTER", "Outcome", "outcome_for_error"]
 
 logger = logging.getLogger("sns_subscriber")
 
@@ -31,6 +31,9 @@ _JSON: Final = {"content-type": "application/json"}
 #: Shared by every answer without extra headers: read-only, so nobody can change it for all.
 _JSON_ONLY: Final[Mapping[str, str]] = MappingProxyType(_JSON)
 _quote: Final = json.encoder.encode_basestring_ascii
+#: Retry-After (seconds) of every 503: SNS schedules its own retries (its delivery policy), but
+#: proxies, load balancers and other clients read this header.
+RETRY_AFTER: Final = "20"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,5 +106,5 @@ def outcome_for_error(exc: BaseException, *, realm: str = "sns-subscriber") -> O
     if status == 401:
         headers["www-authenticate"] = f'Basic realm="{realm}", charset="UTF-8"'
     if status == 503:
-        headers["retry-after"] = "20"
+        headers["retry-after"] = RETRY_AFTER
     return Outcome(status, exc.code, exc.reason, headers, exc.message_id)

@@ -240,3 +240,48 @@ def test_async_submit_after_close_fails(writer: Writer) -> None:
 
     with pytest.raises(StoreUnavailableError, match="closed"):
         asyncio.run(main())
+
+
+def test_a_full_queue_refuses_at_once_instead_of_growing(writer: Writer) -> None:
+    """Overload: while the database is stalled, rows queue behind the running commit. Past
+    ``max_pending`` a new row is refused at once (the receiver answers 503, SNS retries)
+    instead of waiting past SNS's timeout with its body held in memory."""
+    committer = GroupCommitter(writer, max_batch=8, max_pending=3)
+    try:
+        writer.hold()
+        first = committer.submit("in-flight")
+        assert writer.entered.wait(5)  # the committer holds "in-flight" in a stalled write
+        queued = [committer.submit(f"queued-{i}") for i in range(3)]
+        refused = committer.submit("one too many")
+        with pytest.raises(StoreUnavailableError, match="not keeping up"):
+            refused.result(timeout=0)
+        assert committer.pending == 3
+        writer.release.set()  # the store comes back: everything queued is written
+        assert first.result(5) is True
+        assert [f.result(5) for f in queued] == [True, True, True]
+        assert committer.high_water == 3
+        assert committer.submit("after recovery").result(5) is True
+    finally:
+        writer.release.set()
+        committer.close()
+
+
+def test_the_queue_is_bounded_in_bytes_too(writer: Writer) -> None:
+    committer = GroupCommitter(writer, weigh=len, max_pending=100, max_pending_bytes=10)
+    try:
+        writer.hold()
+        first = committer.submit("x")
+        assert writer.entered.wait(5)
+        fits = committer.submit("a" * 10)
+        with pytest.raises(StoreUnavailableError):
+            committer.submit("b").result(timeout=0)
+        writer.release.set()
+        assert (first.result(5), fits.result(5)) == (True, True)
+    finally:
+        writer.release.set()
+        committer.close()
+
+
+def test_max_pending_must_be_positive(writer: Writer) -> None:
+    with pytest.raises(ValueError, match="max_pending"):
+        GroupCommitter(writer, max_pending=0)

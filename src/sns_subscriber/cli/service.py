@@ -32,6 +32,7 @@ def serve(config_path: Path, host: str | None, port: int | None, no_worker: bool
 
         from ..service.app import create_app  # noqa: PLC0415
         from ..service.logs import configure_logging  # noqa: PLC0415
+        from ..service.server import uvicorn_config  # noqa: PLC0415
     except ModuleNotFoundError as exc:
         raise MissingExtraError("sns-subscriber serve", "service", exc.name or "uvicorn") from None
     config = load(config_path)
@@ -53,19 +54,13 @@ def serve(config_path: Path, host: str | None, port: int | None, no_worker: bool
     if watch is not None:
         watch.start()
     try:
-        uvicorn.run(
-            app,
-            host=host or config.get("service.host"),
-            port=port or config.get("service.port"),
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=30,
-            server_header=False,
-        )
+        server = uvicorn.Server(uvicorn_config(app, config, host=host, port=port))
+        server.run()
     finally:
         if watch is not None:
             watch.stop()
+    if not server.started:  # uvicorn logged why (address in use, lifespan failure)
+        raise SystemExit(3)
 
 
 def _after_graceful_shutdown(_signum: int, _frame: FrameType | None) -> None:

@@ -28,7 +28,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environm
 from ..delivery import Delivery
 from ..routing import Router
 from ..subscriber import AsyncSubscriber
-from .starlette import METHODS, handle, to_response
+from .starlette import METHODS
 from .starlette import sns_endpoint as sns_view
 
 __all__ = ["sns_api_router", "sns_endpoint"]
@@ -56,9 +56,10 @@ def sns_endpoint(
 
     def decorate(handler: Callable[..., Any]) -> View:
         router.add(handler, endpoint=subscriber.endpoint, **route)
+        answer = sns_view(subscriber)
 
         async def view(request: Request) -> Response:
-            return to_response(await handle(subscriber, request))
+            return await answer(request)
 
         # FastAPI names the operation after the view function.
         view.__name__ = getattr(handler, "__name__", route.get("name") or type(handler).__name__)

@@ -1,11 +1,15 @@
-"""Starlette adapter (extra ``starlette``): routes over :class:`AsyncSubscriber`."""
+"""Starlette adapter (extra ``starlette``): routes over :class:`AsyncSubscriber`.
+
+The route's endpoint is the same ASGI object the service uses
+(:class:`~sns_subscriber.integrations.asgi.SNSEndpoint`): one body reader, one size check.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 
 try:
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import Response
     from starlette.routing import Route
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environment
@@ -13,61 +17,50 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environm
 
     raise MissingExtraError("The Starlette integration", "starlette", "starlette") from exc
 
-from ..exceptions import MessageTooLargeError, SNSSubscriberError
 from ..inbound import InboundRequest
-from ..outcome import Outcome, outcome_for_error
+from ..outcome import Outcome
 from ..subscriber import AsyncSubscriber
+from .asgi import ClientGoneError, SNSEndpoint, read_request
 
 __all__ = ["read_body", "sns_endpoint", "sns_route", "sns_routes", "to_inbound", "to_response"]
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing (413) before reading more than ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise MessageTooLargeError(f"body is {declared} bytes, over the {limit}-byte cap")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise MessageTooLargeError(f"body is over the {limit}-byte cap")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def to_inbound(request: Request, limit: int) -> InboundRequest:
-    body = await read_body(request, limit)
-    client = request.client.host if request.client else None
-    return InboundRequest.build(request.method, request.url.path, request.headers.items(), body, client)
+    """The request with its whole body, refusing (``MessageTooLargeError``) past ``limit`` bytes."""
+    try:
+        return await read_request(request.scope, request.receive, limit=limit)
+    except ClientGoneError:
+        raise ClientDisconnect from None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing (``MessageTooLargeError``) before reading more than ``limit`` bytes."""
+    return (await to_inbound(request, limit)).body
 
 
 def to_response(outcome: Outcome) -> Response:
     return Response(outcome.body, status_code=outcome.status, headers=dict(outcome.headers))
 
 
-async def handle(subscriber: AsyncSubscriber, request: Request) -> Outcome:
-    try:
-        inbound = await to_inbound(request, subscriber.max_body_bytes)
-    except SNSSubscriberError as exc:
-        return outcome_for_error(exc)
-    return await subscriber.handle(inbound)
-
-
 def sns_endpoint(subscriber: AsyncSubscriber) -> Callable[[Request], Awaitable[Response]]:
-    """An endpoint function (``async def view(request)``) for ``subscriber``."""
+    """An endpoint function (``async def view(request)``) for ``subscriber``, for frameworks
+    that route to functions (FastAPI); :func:`sns_route` serves the ASGI endpoint directly."""
+    endpoint = SNSEndpoint(subscriber)
 
-    async def endpoint(request: Request) -> Response:
-        return to_response(await handle(subscriber, request))
+    async def view(request: Request) -> Response:
+        outcome = await endpoint.answer(request.scope, request.receive)
+        if outcome is None:  # the client left before sending its body: nobody reads this
+            return Response(status_code=400)
+        return to_response(outcome)
 
-    return endpoint
+    return view
 
 
 def sns_route(subscriber: AsyncSubscriber, path: str | None = None) -> Route:
     """A Route at ``path`` (default: the subscriber's endpoint); every method, non-POST is 405."""
-    return Route(path or subscriber.endpoint, sns_endpoint(subscriber), methods=METHODS)
+    return Route(path or subscriber.endpoint, SNSEndpoint(subscriber))
 
 
 def sns_routes(subscribers: Iterable[AsyncSubscriber]) -> list[Route]:

@@ -6,19 +6,18 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ..exceptions import SNSSubscriberError
-from ..integrations.starlette import METHODS, handle, to_response
-from ..subscriber import AsyncSubscriber
+from ..exceptions import ConfigurationError, SNSSubscriberError
+from ..integrations.asgi import SNSEndpoint
+from ..outcome import RETRY_AFTER
 from .asgi import SNSFront
-from .metrics import Metrics
+from .metrics import Metrics, bearer_ok, serve_metrics
 from .runtime import Runtime
 
 __all__ = ["create_app"]
@@ -26,29 +25,38 @@ __all__ = ["create_app"]
 logger = logging.getLogger("sns_subscriber.service")
 
 
-def _measured(subscriber: AsyncSubscriber, metrics: Metrics) -> Callable[[Request], Awaitable[Response]]:
-    async def view(request: Request) -> Response:
-        start = time.perf_counter()
-        outcome = await handle(subscriber, request)
-        metrics.observe(subscriber.endpoint, outcome, time.perf_counter() - start)
-        return to_response(outcome)
-
-    return view
+def _metrics_token(runtime: Runtime) -> str | None:
+    config = runtime.config
+    env_name = config.get("service.metrics_token_env")
+    if env_name is None:
+        return None
+    token = config.secret(env_name)
+    if not token:
+        raise ConfigurationError(
+            f"{config.source}: service.metrics_token_env names {env_name}, which is empty or unset",
+            value=env_name,
+        )
+    return token
 
 
 def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | None = None) -> SNSFront:
     """Build the ASGI app. With ``run_worker`` a worker thread processes the inbox while serving."""
+    config = runtime.config
     metrics = (
         metrics
         if metrics is not None
         else Metrics(lambda: {str(k): v for k, v in runtime.store.counts().items()})
     )
+    endpoints: dict[str, SNSEndpoint] = {}
     for path, subscriber in runtime.async_subscribers.items():
         subscriber.verifier.timer = metrics.verify_timer(path)
-    routes = [
-        Route(path, _measured(subscriber, metrics), methods=METHODS)
-        for path, subscriber in runtime.async_subscribers.items()
-    ]
+        endpoints[path] = SNSEndpoint(
+            subscriber,
+            body_timeout=config.get("service.body_timeout_seconds"),
+            handle_timeout=config.get("service.request_timeout_seconds"),
+            observe=metrics.observe,
+        )
+    routes = [Route(path, endpoint) for path, endpoint in endpoints.items()]
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -57,22 +65,42 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
         try:
             await asyncio.to_thread(runtime.store.ping)
         except SNSSubscriberError as exc:
-            return JSONResponse({"status": "unavailable", "detail": exc.reason}, status_code=503)
+            return JSONResponse(
+                {"status": "unavailable", "detail": exc.reason},
+                status_code=503,
+                headers={"retry-after": RETRY_AFTER},
+            )
         return JSONResponse({"status": "ready"})
 
-    async def metrics_view(_: Request) -> Response:
+    token = _metrics_token(runtime) if config.get("service.metrics") else None
+
+    async def metrics_view(request: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
 
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        if token is not None and not bearer_ok(request.headers.get("authorization"), token):
+            return PlainTextResponse(
+                "bearer token required\n",
+                status_code=401,
+                headers={"www-authenticate": 'Bearer realm="metrics"'},
+            )
+        # Rendering walks every metric and may read the inbox counts: never on the event loop.
+        text = await asyncio.to_thread(generate_latest, metrics.registry)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     routes += [Route("/healthz", healthz), Route("/readyz", readyz)]
-    if runtime.config.get("service.metrics"):
+    metrics_port = config.get("service.metrics_port")
+    if config.get("service.metrics") and metrics_port is None:
         routes.append(Route("/metrics", metrics_view))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         stop = threading.Event()
         thread = None
+        stop_metrics: Callable[[], None] | None = None
+        if config.get("service.metrics") and metrics_port is not None:
+            host = config.get("service.metrics_host")
+            port, stop_metrics = serve_metrics(metrics.registry, host, metrics_port, token)
+            logger.info("metrics on http://%s:%d/metrics", host, port)
         if run_worker:
             worker = runtime.worker(on_result=metrics.worker_result, on_action=metrics.action_result)
             thread = threading.Thread(target=worker.run, args=(stop,), name="sns-worker", daemon=True)
@@ -84,6 +112,8 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
             stop.set()
             if thread is not None:
                 await asyncio.to_thread(thread.join, 60)
+            if stop_metrics is not None:
+                await asyncio.to_thread(stop_metrics)
             runtime.close()
 
-    return SNSFront(dict(runtime.async_subscribers), metrics, Starlette(routes=routes, lifespan=lifespan))
+    return SNSFront(endpoints, Starlette(routes=routes, lifespan=lifespan))

@@ -60,8 +60,18 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     S("service", "log_format", "str", "text", "Log format.", choices=LOG_FORMATS),
     S("service", "log_level", "str", "info", "Log level.", choices=LOG_LEVELS),
     S("service", "metrics", "bool", True, "Serve Prometheus metrics at /metrics."),
+    S("service", "metrics_token_env", "str", None, "Environment variable holding a bearer token that /metrics then requires."),
+    S("service", "metrics_port", "int", None, "Serve /metrics on its own listener at this port instead of the main one."),
+    S("service", "metrics_host", "str", "127.0.0.1", "Address the separate metrics listener binds to."),
+    S("service", "http", "str", "auto", "HTTP/1.1 parser (auto: httptools when installed).", choices=("auto", "httptools", "h11")),
+    S("service", "max_connections", "int", 1000, "Open connections at most; past it the oldest one still sending its request head is closed."),
+    S("service", "header_timeout_seconds", "float", 10.0, "Close a connection whose request line and headers are not complete within this time."),
+    S("service", "body_timeout_seconds", "float", 10.0, "Answer 408 and close when a request body is not complete within this time."),
+    S("service", "keep_alive_seconds", "int", 5, "Close a connection idle this long between requests."),
+    S("service", "request_timeout_seconds", "float", 10.0, "Answer 503 with Retry-After when a message is not stored within this time (SNS waits 15 s)."),
     S("store", "url", "str", "sqlite:///sns-subscriber.db", "Inbox store: sqlite:///path or postgresql://user@host:port/db."),
     S("store", "synchronous", "str", "full", "SQLite durability: full (fsync every commit) or normal.", choices=("full", "normal")),
+    S("store", "max_pending", "int", 1024, "Messages that may wait for a commit; past it new ones get 503 with Retry-After at once."),
     S("verification", "cert_dir", "str", None, "Directory of pinned SNS certificates (file name = URL basename)."),
     S("verification", "fetch", "bool", True, "Download certificates not in cert_dir over HTTPS."),
     S("verification", "max_age_seconds", "int", 3600, "Reject Notifications older than this (replays)."),
@@ -372,6 +382,21 @@ def _validate(config: Config, problems: _Problems) -> None:
                     )
     if not 0 < config.get("service.port") < 65536:
         problems.add("service.port must be 1-65535", str(config.get("service.port")))
+    for key in (
+        "service.max_connections",
+        "service.header_timeout_seconds",
+        "service.body_timeout_seconds",
+        "service.keep_alive_seconds",
+        "service.request_timeout_seconds",
+        "store.max_pending",
+    ):
+        if not config.get(key) > 0:
+            problems.add(f"{key} must be greater than 0", str(config.get(key)))
+    metrics_port = config.get("service.metrics_port")
+    if metrics_port is not None and not (
+        0 < metrics_port < 65536 and metrics_port != config.get("service.port")
+    ):
+        problems.add("service.metrics_port must be 1-65535 and differ from service.port", str(metrics_port))
     paths = [e.path for e in config.endpoints]
     for i, endpoint in enumerate(config.endpoints):
         if not endpoint.path:

@@ -1,26 +1,88 @@
-"""Prometheus metrics of one serving process (its own registry, not the global one)."""
+"""Prometheus metrics of one serving process (its own registry, not the global one).
+
+A scrape never runs on the event loop: the service renders it in a worker thread (or on its
+own listener's thread), and the inbox counts, a query over the whole table, are cached and
+refreshed at most every few seconds by one scrape at a time, so neither a large inbox nor a
+slow database nor a flood of scrapes delays an SNS delivery.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import hmac
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ..outcome import Outcome
 
-__all__ = ["Metrics"]
+__all__ = ["CachedCounts", "Metrics", "bearer_ok", "serve_metrics"]
+
+#: Seconds a reading of the inbox counts is reused.
+COUNTS_MAX_AGE = 5.0
+
+
+class CachedCounts:
+    """``read()`` at most once per ``max_age`` seconds and one call at a time.
+
+    A scrape that finds a refresh already running gets the previous value at once instead of
+    queueing behind it (a stalled database would otherwise hold one thread per scrape). A
+    failing read counts as "no samples" until the next refresh; /readyz says why.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[], dict[str, int]],
+        *,
+        max_age: float = COUNTS_MAX_AGE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read = read
+        self._max_age = max_age
+        self._clock = clock
+        self._refreshing = threading.Lock()
+        self._value: dict[str, int] = {}
+        self._read_at = -math.inf
+
+    def __call__(self) -> dict[str, int]:
+        if self._clock() - self._read_at < self._max_age:
+            return self._value
+        if not self._refreshing.acquire(blocking=False):
+            return self._value
+        try:
+            try:
+                value = self._read()
+            except Exception:  # an unreachable store shows as no samples
+                value = {}
+            self._value, self._read_at = value, self._clock()
+        finally:
+            self._refreshing.release()
+        return self._value
 
 
 class _InboxCollector(Collector):
-    """Inbox depth by status, read from the store at scrape time."""
+    """Inbox depth by status, from the (cached) store counts at scrape time."""
 
     def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
         self.counts = counts
 
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily("sns_inbox_messages", "Messages in the inbox by status", labels=["status"])
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        # Registering asks for the names: without this it would collect, i.e. count the inbox.
+        yield self._family()
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily("sns_inbox_messages", "Messages in the inbox by status", labels=["status"])
+        family = self._family()
         try:
             counts = self.counts()
         except Exception:  # an unreachable store shows as no samples, /readyz says why
@@ -66,7 +128,7 @@ class Metrics:
             registry=self.registry,
         )
         if inbox_counts is not None:
-            self.registry.register(_InboxCollector(inbox_counts))
+            self.registry.register(_InboxCollector(CachedCounts(inbox_counts)))
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self._latency_children: dict[str, Histogram] = {}
 
@@ -93,3 +155,56 @@ class Metrics:
     def verify_timer(self, endpoint: str) -> Callable[[float], None]:
         """A callback for :attr:`Verifier.timer` observing this endpoint's verify time."""
         return self.verify_seconds.labels(endpoint).observe
+
+
+def bearer_ok(header: str | None, token: str) -> bool:
+    """Whether an Authorization header carries ``token`` as a bearer token (constant-time)."""
+    if not header:
+        return False
+    scheme, _, credentials = header.partition(" ")
+    ok = hmac.compare_digest(credentials.strip().encode("utf-8", "replace"), token.encode("utf-8"))
+    return scheme.lower() == "bearer" and ok
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    #: Seconds a scraper may take to send its request (a slow client holds one thread at most this long).
+    timeout = 10
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are counted by Prometheus; no line per request."""
+
+
+def serve_metrics(
+    registry: CollectorRegistry, host: str, port: int, token: str | None = None
+) -> tuple[int, Callable[[], None]]:
+    """Serve ``registry`` on its own listener (a thread, off the event loop), optionally
+    behind a bearer token. Returns the bound port and a function that stops it."""
+    exposition = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if token is not None and not bearer_ok(environ.get("HTTP_AUTHORIZATION"), token):
+            start_response(
+                "401 Unauthorized",
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("WWW-Authenticate", 'Bearer realm="metrics"'),
+                ],
+            )
+            return [b"bearer token required\n"]
+        result: Iterable[bytes] = exposition(environ, start_response)
+        return result
+
+    server = make_server(host, port, app, _ThreadingServer, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="sns-metrics", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+    return server.server_port, stop

@@ -33,7 +33,7 @@ logger = logging.getLogger("sns_subscriber")
 def open_configured_store(config: Config) -> InboxStore:
     from ..stores import open_store  # noqa: PLC0415 - stores import drivers lazily anyway
 
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"max_pending": config.get("store.max_pending")}
     if config.store_url.startswith("sqlite:"):
         options["synchronous"] = config.get("store.synchronous").upper()
     return open_store(config.store_url, **options)

@@ -5,6 +5,12 @@ committing whatever is queued together keeps every acknowledgement durable while
 a commit is shared by the whole batch (DESIGN §6). Nobody waits for a batch to fill: the
 committer takes what has queued up while the previous commit was running, so a lone request
 is committed at once and a crowd is committed together.
+
+The queue is bounded (``max_pending`` rows, ``max_pending_bytes`` of bodies). When the
+database is slow or stalled, rows queue up behind the running commit; past the bound a new
+row is refused at once with ``StoreUnavailableError`` (the receiver answers 503 with
+Retry-After, SNS delivers again later) instead of joining a queue that would outlast SNS's
+15-second wait and hold every body in memory meanwhile.
 """
 
 from __future__ import annotations
@@ -21,11 +27,17 @@ from typing import Generic, TypeAlias, TypeVar
 
 from ..exceptions import StoreUnavailableError
 
-__all__ = ["GroupCommitter"]
+__all__ = ["DEFAULT_MAX_PENDING", "DEFAULT_MAX_PENDING_BYTES", "GroupCommitter"]
 
 logger = logging.getLogger("sns_subscriber.stores")
 
 T = TypeVar("T")
+
+#: Rows that may wait for a commit: about half a second of a fast store's work, and far more
+#: than a healthy store ever has queued.
+DEFAULT_MAX_PENDING = 1024
+#: Bytes of bodies that may wait for a commit.
+DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024
 
 #: Writes a batch in one transaction and returns, per item, whether it was inserted; returns
 #: only after the commit is durable.
@@ -42,6 +54,8 @@ class GroupCommitter(Generic[T]):
 
     ``weigh`` (bytes of an item) and ``max_batch_bytes`` bound a batch's size so a burst of
     large bodies does not become one huge statement; a batch always holds at least one item.
+    ``max_pending`` (rows) and ``max_pending_bytes`` (by ``weigh``) bound what waits for a
+    commit: past them :meth:`submit` fails at once with ``StoreUnavailableError``.
     """
 
     def __init__(
@@ -51,24 +65,39 @@ class GroupCommitter(Generic[T]):
         max_batch: int = 256,
         weigh: Callable[[T], int] | None = None,
         max_batch_bytes: int = 16 * 1024 * 1024,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
         name: str = "sns-store-commit",
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, not {max_batch}")
+        if max_pending < 1 or max_pending_bytes < 1:
+            raise ValueError(f"max_pending ({max_pending}) and max_pending_bytes must be >= 1")
         self._write = write
         self._max_batch = max_batch
         self._weigh = weigh
         self._max_batch_bytes = max_batch_bytes
         self._name = name
+        self._max_pending = max_pending
+        self._max_pending_bytes = max_pending_bytes
         self._pending: deque[tuple[T, _Waiter]] = deque()
+        self._pending_bytes = 0
+        #: The longest the queue has been (rows): what an operator or a test compares with the bound.
+        self.high_water = 0
         self._cond = threading.Condition()
         self._closing = False
         self._thread: threading.Thread | None = None
 
+    @property
+    def pending(self) -> int:
+        """Rows waiting for a commit now."""
+        return len(self._pending)
+
     def submit(self, item: T) -> Future[bool]:
         future: Future[bool] = Future()
-        if not self._enqueue(item, future):
-            future.set_exception(StoreUnavailableError("the store is closed"))
+        refused = self._enqueue(item, future)
+        if refused is not None:
+            future.set_exception(refused)
         return future
 
     def submit_async(self, item: T) -> asyncio.Future[bool]:
@@ -76,14 +105,25 @@ class GroupCommitter(Generic[T]):
         batch (not once per row), which matters to a server answering thousands per second."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
-        if not self._enqueue(item, (future, loop)):
-            future.set_exception(StoreUnavailableError("the store is closed"))
+        refused = self._enqueue(item, (future, loop))
+        if refused is not None:
+            future.set_exception(refused)
         return future
 
-    def _enqueue(self, item: T, waiter: _Waiter) -> bool:
+    def _enqueue(self, item: T, waiter: _Waiter) -> StoreUnavailableError | None:
+        """Queue the item, or return why it was refused."""
+        weight = self._weigh(item) if self._weigh is not None else 0
         with self._cond:
             if self._closing:
-                return False
+                return StoreUnavailableError("the store is closed")
+            # One item heavier than the byte bound still goes when nothing else waits.
+            if len(self._pending) >= self._max_pending or (
+                self._pending and self._pending_bytes + weight > self._max_pending_bytes
+            ):
+                return StoreUnavailableError(
+                    f"the store is not keeping up: {len(self._pending)} message(s) already wait "
+                    "for a commit; retry later"
+                )
             if self._thread is None:
                 # Started on first use: a store opened only to read (CLI) never needs it.
                 # Daemon, because close() is what flushes; a process that exits without it
@@ -91,8 +131,10 @@ class GroupCommitter(Generic[T]):
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
             self._pending.append((item, waiter))
+            self._pending_bytes += weight
+            self.high_water = max(self.high_water, len(self._pending))
             self._cond.notify()
-        return True
+        return None
 
     def close(self) -> None:
         """Commit everything submitted so far, then stop the thread; idempotent."""
@@ -127,10 +169,12 @@ class GroupCommitter(Generic[T]):
         size = self._weigh(batch[0][0]) if self._weigh else 0
         while self._pending and len(batch) < self._max_batch:
             if self._weigh is not None:
-                size += self._weigh(self._pending[0][0])
-                if size > self._max_batch_bytes:
+                weight = self._weigh(self._pending[0][0])
+                if size + weight > self._max_batch_bytes:
                     break
+                size += weight
             batch.append(self._pending.popleft())
+        self._pending_bytes -= size
         return batch
 
     def _commit(self, batch: list[tuple[T, _Waiter]]) -> None:

@@ -33,7 +33,7 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from ..exceptions import ConfigurationError, StoreUnavailableError
 from ..redaction import redact_urls_in
-from ._batching import GroupCommitter
+from ._batching import DEFAULT_MAX_PENDING, GroupCommitter
 from .base import (
     FINISHED_STATUSES,
     SCHEMA_VERSION,
@@ -242,6 +242,7 @@ class PostgresStore:
         connect_timeout: float = 2.0,
         reconnect_timeout: float = 5.0,
         max_batch: int = 256,
+        max_pending: int = DEFAULT_MAX_PENDING,
         application_name: str = "sns-subscriber",
         clock: Clock | None = None,
     ) -> None:
@@ -272,6 +273,7 @@ class PostgresStore:
             self._insert_batch,
             max_batch=max_batch,
             weigh=lambda item: len(item.body),
+            max_pending=max_pending,
             name=f"sns-postgres-commit:{schema}",
         )
         self._close_lock = threading.Lock()

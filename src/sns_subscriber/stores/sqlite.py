@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from .._files import create_private_file
 from ..exceptions import ConfigurationError, StoreUnavailableError
-from ._batching import GroupCommitter
+from ._batching import DEFAULT_MAX_PENDING, GroupCommitter
 from .base import (
     FINISHED_STATUSES,
     SCHEMA_VERSION,
@@ -272,6 +272,7 @@ class SQLiteStore:
         synchronous: str = "FULL",
         busy_timeout: float = 5.0,
         max_batch: int = 256,
+        max_pending: int = DEFAULT_MAX_PENDING,
         clock: Clock | None = None,
     ) -> None:
         pragma = _SYNCHRONOUS_PRAGMAS.get(str(synchronous).upper())
@@ -295,6 +296,7 @@ class SQLiteStore:
             self._insert_batch,
             max_batch=max_batch,
             weigh=lambda item: len(item.body),
+            max_pending=max_pending,
             name=f"sns-sqlite-commit:{Path(self._path).name}",
         )
         self._close_lock = threading.Lock()
