@@ -83,18 +83,26 @@ def test_simulate_takes_endpoint_topic_and_cert_dir_from_the_config_and_waits(
     config_file, port = service
     result = CliRunner().invoke(
         cli,
-        ["simulate", "--config", str(config_file), "--wait", "budget-alert", "--message-id", "m-1"],
+        [
+            "simulate",
+            "--config",
+            str(config_file),
+            "--wait",
+            "budget-alert",
+            "--message-id",
+            "7f3c2a8e-0d4b-4c1e-9a57-3b2f6e1d0c9a",
+        ],
         env={"SNS_SUBSCRIBER_SERVICE_PORT": str(port)},
     )
     assert result.exit_code == 0, result.output
-    assert "Notification m-1 -> HTTP 200" in result.output
-    assert "m-1 processed: done" in result.output
+    assert "Notification 7f3c2a8e-0d4b-4c1e-9a57-3b2f6e1d0c9a -> HTTP 200" in result.output
+    assert "7f3c2a8e-0d4b-4c1e-9a57-3b2f6e1d0c9a processed: done" in result.output
     # The development certificate went where the service looks for pinned certificates.
     assert list((tmp_path / "certs").glob("SimpleNotificationService-*.pem"))
     # --wait returned only after the worker finished: the store says so right away.
     store = open_store(f"sqlite:///{tmp_path / 'inbox.db'}")
     try:
-        record = store.get("m-1")
+        record = store.get("7f3c2a8e-0d4b-4c1e-9a57-3b2f6e1d0c9a")
         assert record is not None and record.status is InboxStatus.DONE
     finally:
         store.close()

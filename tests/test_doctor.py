@@ -161,7 +161,8 @@ def store_budget_alert(tmp_path: Path, kit: SNSTestKit, budget_name: str) -> Non
     subject, text = samples.budget_alert(
         budget_name=budget_name, budgeted=Decimal(100), threshold_percent=Decimal(90), amount=Decimal(95)
     )
-    fields = kit.notification(TOPIC, text, subject=subject)
+    # SNS refuses control characters in a Subject: a hostile budget name travels in the Message.
+    fields = kit.notification(TOPIC, text, subject=subject if subject.isprintable() else None)
     store = open_store(f"sqlite:///{tmp_path / 'inbox.db'}")
     try:
         store.add(
@@ -170,7 +171,7 @@ def store_budget_alert(tmp_path: Path, kit: SNSTestKit, budget_name: str) -> Non
                 endpoint="/budgets",
                 topic_arn=TOPIC,
                 message_type="Notification",
-                subject=subject,
+                subject=fields.get("Subject"),
                 body=kit.body(fields),
             )
         )

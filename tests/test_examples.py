@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def test_example_emails_the_budget_owner_once(example: tuple[str, Path], sns_kit
     assert (status, b'"accepted"' in body) == (200, True)
     status, body = send(url, sns_kit, alert)  # SNS redelivers
     assert (status, b'"duplicate"' in body) == (200, True)
-    forged = dict(alert, MessageId="forged", Message=text.replace("$190.50", "$1.00"))
+    forged = dict(alert, MessageId=str(uuid.uuid4()), Message=text.replace("$190.50", "$1.00"))
     assert send(url, sns_kit, forged)[0] == 403
     foreign = sns_kit.notification("arn:aws:sns:us-east-1:999999999999:other", text, subject=subject)
     assert send(url, sns_kit, foreign)[0] == 403
