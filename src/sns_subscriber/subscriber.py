@@ -21,7 +21,7 @@ import hmac
 import logging
 import threading
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .confirmation import Confirmer, ConfirmResult, ManualConfirmer
@@ -59,7 +59,8 @@ class BasicAuth:
     """Credentials SNS sends when the subscription URL is ``https://user:password@host/...``."""
 
     username: str
-    password: str
+    #: Kept out of repr(): a logged or printed object must not show it.
+    password: str = field(repr=False)
 
     def __post_init__(self) -> None:
         if not self.username or not self.password or ":" in self.username:

@@ -284,6 +284,18 @@ def test_console_backend_to_a_stream() -> None:
     assert "body 3" in stream.getvalue()
 
 
+def test_console_backend_prints_escape_sequences_instead_of_obeying_them() -> None:
+    """Attack: a budget name or alarm text (chosen by whoever names the budget) carrying
+    ESC[2J, an OSC 8 hyperlink or a CR, e-mailed through the console backend to a terminal."""
+    message = simple_message(4)
+    message.set_content("Budget \x1b[2J\x1b]8;;https://evil.example/\x07click\x1b]8;;\x07\rFAKE LINE\n")
+    stream = io.StringIO()
+    ConsoleBackend(stream).send(message)
+    out = stream.getvalue()
+    assert not any(c in out for c in "\x1b\x07\r")
+    assert "Budget \\x1b[2J\\x1b]8;;https://evil.example/\\x07click" in out
+
+
 # -- Amazon SES (moto) ----------------------------------------------------------------------
 
 
