@@ -115,16 +115,8 @@ VerifierT = TypeVar("VerifierT", Verifier, AsyncVerifier)
 
 
 class _Pipeline(Generic[VerifierT]):
-    """What the twins share: configuration, and the one flow from request to Outcome.
-
-    ``verifier`` decides authenticity and the topic allow-list; ``store`` is the durable
-    inbox; ``confirmer`` confirms subscriptions (default: record them as pending, for a person
-    to confirm with ``sns-subscriber subscriptions confirm``). ``endpoint`` is the path
-    recorded with every message. ``basic_auth`` demands the credentials of the subscription
-    URL; ``allow_raw_delivery`` (which needs ``basic_auth``) accepts unsigned raw deliveries.
-    ``max_body_bytes`` caps the request body. With a ``worker``, handlers run inline after
-    persisting, before the answer.
-    """
+    """What the twins share: configuration, and the one flow from request to Outcome
+    (arguments: see :class:`Subscriber`)."""
 
     def __init__(
         self,
@@ -348,9 +340,13 @@ class _MethodNotAllowedError(Exception):
 class Subscriber(_Pipeline[Verifier]):
     """Receive SNS messages for one endpoint (synchronous frameworks: Flask, Django, WSGI).
 
-    ``Subscriber(verifier, store, *, endpoint="/", confirmer=None, basic_auth=None,
-    allow_raw_delivery=False, max_body_bytes=..., worker=None)``: the arguments are described
-    on :class:`_Pipeline`, the base both twins share.
+    ``verifier`` decides authenticity and the topic allow-list; ``store`` is the durable
+    inbox. Keyword arguments: ``endpoint``, the path recorded with every message;
+    ``confirmer`` confirms subscriptions (default: record them as pending, for a person to
+    confirm with ``sns-subscriber subscriptions confirm``); ``basic_auth`` demands the
+    credentials of the subscription URL; ``allow_raw_delivery`` (which needs ``basic_auth``)
+    accepts unsigned raw deliveries; ``max_body_bytes`` caps the request body; with a
+    ``worker``, handlers run inline after persisting, before the answer.
     """
 
     def handle(self, request: InboundRequest) -> Outcome:
@@ -381,7 +377,8 @@ class Subscriber(_Pipeline[Verifier]):
 
 
 class AsyncSubscriber(_Pipeline[AsyncVerifier]):
-    """:class:`Subscriber` for asyncio frameworks (Starlette, FastAPI): certificate fetches,
+    """:class:`Subscriber` for asyncio frameworks (Starlette, FastAPI), with an
+    :class:`~.verification.AsyncVerifier` and the same arguments: certificate fetches,
     confirmation and storage never block the event loop."""
 
     async def handle(self, request: InboundRequest) -> Outcome:
