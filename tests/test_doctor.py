@@ -134,6 +134,23 @@ def test_doctor_reports_an_unreachable_smtp_server(tmp_path: Path) -> None:
     assert "NOT reachable" in result.output and "Traceback" not in result.output
 
 
+def test_smtp_password_without_tls_to_a_remote_relay_is_a_configuration_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: list[str]
+) -> None:
+    monkeypatch.setenv("SNS_SUBSCRIBER_SMTP_PASSWORD", "S3CRET-PW")
+    email = (
+        '[email]\nbackend = "smtp"\nsmtp_host = "smtp.example.com"\nsmtp_port = 587\nsmtp_username = "worker"'
+    )
+    result = doctor(write_config(tmp_path, extra=email))
+    assert result.exit_code == 2
+    assert (
+        "configuration error: SMTP: refusing to send the password for 'worker' to smtp.example.com without TLS"
+        in (result.output)
+    )
+    assert "S3CRET-PW" not in result.output
+    assert no_network == []
+
+
 def test_doctor_checks_the_ses_sender_identity(tmp_path: Path, mocked_aws: None) -> None:
     import boto3
 
