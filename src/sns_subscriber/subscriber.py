@@ -108,19 +108,19 @@ class _Subscription:
 
 
 _Step = _Verify | _Persist | _RunInline | _Subscription
-#: Yields steps, is sent each step's answer (or has its exception thrown in), returns the answer.
+#: Yields steps, is sent each step's answer (or has its exception thrown in), returns the Outcome.
 _Flow = Generator[_Step, Any, Outcome]
 
-VerifierT = TypeVar("VerifierT", Verifier, AsyncVerifier)
+_VerifierT = TypeVar("_VerifierT", Verifier, AsyncVerifier)
 
 
-class _Pipeline(Generic[VerifierT]):
+class _Pipeline(Generic[_VerifierT]):
     """What the twins share: configuration, and the one flow from request to Outcome
     (arguments: see :class:`Subscriber`)."""
 
     def __init__(
         self,
-        verifier: VerifierT,
+        verifier: _VerifierT,
         store: InboxStore,
         *,
         endpoint: str = "/",
@@ -135,7 +135,7 @@ class _Pipeline(Generic[VerifierT]):
                 "allow_raw_delivery needs basic_auth: a raw delivery carries no signature, so only "
                 "the credentials in the subscription URL can vouch for it"
             )
-        self.verifier: VerifierT = verifier
+        self.verifier: _VerifierT = verifier
         self.store = store
         self.endpoint = endpoint
         self.confirmer: Confirmer = confirmer or ManualConfirmer()
