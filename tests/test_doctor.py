@@ -78,6 +78,16 @@ def test_doctor_never_prints_the_database_password(tmp_path: Path) -> None:
     assert "UNAVAILABLE" in result.output
 
 
+def test_doctor_flags_an_inbox_others_can_read(tmp_path: Path) -> None:
+    """An inbox created by an older version (0644) still exposes message bodies: doctor says so."""
+    config = write_config(tmp_path, extra='[email]\nbackend = "console"\nfallback = ["o@example.com"]')
+    assert doctor(config, "--offline").exit_code == 0
+    (tmp_path / "inbox.db").chmod(0o644)
+    result = doctor(config, "--offline")
+    assert result.exit_code == 1
+    assert f"store: {tmp_path / 'inbox.db'} is mode 0644, readable by others: chmod 600" in result.output
+
+
 # -- e-mail backend -------------------------------------------------------------------------------
 
 
