@@ -181,6 +181,22 @@ def test_subscriptions_confirm_refuses_an_already_confirmed_subscription(
     assert len(store.list_subscriptions()) == 2
 
 
+def test_subscriptions_ls_has_a_header_and_says_when_empty(config: Path, store: InboxStore) -> None:
+    assert run(config, "subscriptions", "ls").output == "no subscription events yet\n"
+    store.record_subscription(
+        SubscriptionEvent(
+            topic_arn=TEST_TOPIC_ARN,
+            endpoint="/sns",
+            state=SubscriptionState.PENDING,
+            message_id="sub-1",
+            detail="manual",
+        )
+    )
+    header, row = run(config, "subscriptions", "ls").output.splitlines()
+    assert header.split()[:3] == ["ID", "STATE", "CREATED"]
+    assert row.split()[1] == "pending" and row.endswith(f"/sns  {TEST_TOPIC_ARN}  -  manual")
+
+
 def test_subscriptions_ls_neutralises_escapes(config: Path, store: InboxStore) -> None:
     store.record_subscription(
         SubscriptionEvent(

@@ -251,6 +251,13 @@ def subscriptions_ls(config_path: Path, as_json: bool) -> None:
         records = store.list_subscriptions()
     finally:
         store.close()
+    if not records and not as_json:
+        click.echo("no subscription events yet")
+        return
+    if not as_json:
+        click.echo(
+            f"{'ID':>5}  {'STATE':<12}  {'CREATED (UTC)':<19}  ENDPOINT  TOPIC  SUBSCRIPTION ARN  DETAIL"
+        )
     for r in records:
         if as_json:
             click.echo(
@@ -268,7 +275,7 @@ def subscriptions_ls(config_path: Path, as_json: bool) -> None:
         else:
             click.echo(
                 f"{r.id:>5}  {r.state!s:<12}  {r.created_at:%Y-%m-%d %H:%M:%S}  {terminal_safe(r.endpoint)}  "
-                f"{terminal_safe(r.topic_arn)}  {terminal_safe(r.subscription_arn)}"
+                f"{terminal_safe(r.topic_arn)}  {terminal_safe(r.subscription_arn) or '-'}  {terminal_safe(r.detail)}"
             )
 
 
