@@ -78,6 +78,16 @@ def test_doctor_never_prints_the_database_password(tmp_path: Path) -> None:
     assert "UNAVAILABLE" in result.output
 
 
+def test_doctor_flags_an_inbox_others_can_read(tmp_path: Path) -> None:
+    """An inbox created by an older version (0644) still exposes message bodies: doctor says so."""
+    config = write_config(tmp_path, extra='[email]\nbackend = "console"\nfallback = ["o@example.com"]')
+    assert doctor(config, "--offline").exit_code == 0
+    (tmp_path / "inbox.db").chmod(0o644)
+    result = doctor(config, "--offline")
+    assert result.exit_code == 1
+    assert f"store: {tmp_path / 'inbox.db'} is mode 0644, readable by others: chmod 600" in result.output
+
+
 # -- e-mail backend -------------------------------------------------------------------------------
 
 
@@ -132,6 +142,23 @@ def test_doctor_reports_an_unreachable_smtp_server(tmp_path: Path) -> None:
     result = doctor(smtp_config(tmp_path, unused_port()))
     assert result.exit_code == 1
     assert "NOT reachable" in result.output and "Traceback" not in result.output
+
+
+def test_smtp_password_without_tls_to_a_remote_relay_is_a_configuration_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: list[str]
+) -> None:
+    monkeypatch.setenv("SNS_SUBSCRIBER_SMTP_PASSWORD", "S3CRET-PW")
+    email = (
+        '[email]\nbackend = "smtp"\nsmtp_host = "smtp.example.com"\nsmtp_port = 587\nsmtp_username = "worker"'
+    )
+    result = doctor(write_config(tmp_path, extra=email))
+    assert result.exit_code == 2
+    assert (
+        "configuration error: SMTP: refusing to send the password for 'worker' to smtp.example.com without TLS"
+        in (result.output)
+    )
+    assert "S3CRET-PW" not in result.output
+    assert no_network == []
 
 
 def test_doctor_checks_the_ses_sender_identity(tmp_path: Path, mocked_aws: None) -> None:

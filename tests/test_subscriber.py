@@ -229,6 +229,13 @@ def _auth(user: str, password: str) -> dict[str, str]:
     return {"authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
+def test_basic_auth_password_is_not_in_its_repr() -> None:
+    """A BasicAuth logged or printed (a debug line, a traceback's locals) hides its password."""
+    auth = BasicAuth("sns", "S3CRET-PW")
+    assert "S3CRET-PW" not in repr(auth) and "S3CRET-PW" not in str(auth)
+    assert auth.check(_auth("sns", "S3CRET-PW")["authorization"])
+
+
 def test_basic_auth_challenges_first(sns_kit: SNSTestKit, store: InboxStore, tmp_path: Path) -> None:
     subscriber = make_subscriber(sns_kit, store, tmp_path, basic_auth=BasicAuth("sns", "s3cret"))
     fields = sns_kit.notification()

@@ -21,7 +21,7 @@ import hmac
 import logging
 import threading
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .confirmation import Confirmer, ConfirmResult, ManualConfirmer
@@ -59,7 +59,8 @@ class BasicAuth:
     """Credentials SNS sends when the subscription URL is ``https://user:password@host/...``."""
 
     username: str
-    password: str
+    #: Kept out of repr(): a logged or printed object must not show it.
+    password: str = field(repr=False)
 
     def __post_init__(self) -> None:
         if not self.username or not self.password or ":" in self.username:
@@ -109,27 +110,19 @@ class _Subscription:
 
 
 _Step = _Verify | _Persist | _RunInline | _Subscription
-#: Yields steps, is sent each step's answer (or has its exception thrown in), returns the answer.
+#: Yields steps, is sent each step's answer (or has its exception thrown in), returns the Outcome.
 _Flow = Generator[_Step, Any, Outcome]
 
-VerifierT = TypeVar("VerifierT", Verifier, AsyncVerifier)
+_VerifierT = TypeVar("_VerifierT", Verifier, AsyncVerifier)
 
 
-class _Pipeline(Generic[VerifierT]):
-    """What the twins share: configuration, and the one flow from request to Outcome.
-
-    ``verifier`` decides authenticity and the topic allow-list; ``store`` is the durable
-    inbox; ``confirmer`` confirms subscriptions (default: record them as pending, for a person
-    to confirm with ``sns-subscriber subscriptions confirm``). ``endpoint`` is the path
-    recorded with every message. ``basic_auth`` demands the credentials of the subscription
-    URL; ``allow_raw_delivery`` (which needs ``basic_auth``) accepts unsigned raw deliveries.
-    ``max_body_bytes`` caps the request body. With a ``worker``, handlers run inline after
-    persisting, before the answer.
-    """
+class _Pipeline(Generic[_VerifierT]):
+    """What the twins share: configuration, and the one flow from request to Outcome
+    (arguments: see :class:`Subscriber`)."""
 
     def __init__(
         self,
-        verifier: VerifierT,
+        verifier: _VerifierT,
         store: InboxStore,
         *,
         endpoint: str = "/",
@@ -144,7 +137,7 @@ class _Pipeline(Generic[VerifierT]):
                 "allow_raw_delivery needs basic_auth: a raw delivery carries no signature, so only "
                 "the credentials in the subscription URL can vouch for it"
             )
-        self.verifier: VerifierT = verifier
+        self.verifier: _VerifierT = verifier
         self.store = store
         self.endpoint = endpoint
         self.confirmer: Confirmer = confirmer or ManualConfirmer()
@@ -349,9 +342,13 @@ class _MethodNotAllowedError(Exception):
 class Subscriber(_Pipeline[Verifier]):
     """Receive SNS messages for one endpoint (synchronous frameworks: Flask, Django, WSGI).
 
-    ``Subscriber(verifier, store, *, endpoint="/", confirmer=None, basic_auth=None,
-    allow_raw_delivery=False, max_body_bytes=..., worker=None)``: the arguments are described
-    on :class:`_Pipeline`, the base both twins share.
+    ``verifier`` decides authenticity and the topic allow-list; ``store`` is the durable
+    inbox. Keyword arguments: ``endpoint``, the path recorded with every message;
+    ``confirmer`` confirms subscriptions (default: record them as pending, for a person to
+    confirm with ``sns-subscriber subscriptions confirm``); ``basic_auth`` demands the
+    credentials of the subscription URL; ``allow_raw_delivery`` (which needs ``basic_auth``)
+    accepts unsigned raw deliveries; ``max_body_bytes`` caps the request body; with a
+    ``worker``, handlers run inline after persisting, before the answer.
     """
 
     def handle(self, request: InboundRequest) -> Outcome:
@@ -382,7 +379,8 @@ class Subscriber(_Pipeline[Verifier]):
 
 
 class AsyncSubscriber(_Pipeline[AsyncVerifier]):
-    """:class:`Subscriber` for asyncio frameworks (Starlette, FastAPI): certificate fetches,
+    """:class:`Subscriber` for asyncio frameworks (Starlette, FastAPI), with an
+    :class:`~.verification.AsyncVerifier` and the same arguments: certificate fetches,
     confirmation and storage never block the event loop."""
 
     async def handle(self, request: InboundRequest) -> Outcome:

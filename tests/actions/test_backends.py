@@ -197,6 +197,42 @@ def test_smtp_auth_without_tls_to_a_remote_host_is_refused_before_connecting(
     assert no_network == []
 
 
+def test_smtp_auth_goes_over_starttls(mailbox: Mailbox) -> None:
+    """The way a remote relay is used: AUTH only after STARTTLS (aiosmtpd refuses AUTH on a
+    plain connection here, as such relays do)."""
+    from aiosmtpd.smtp import AuthResult
+
+    from ..support.https_server import default_test_ca
+
+    logins: list[tuple[str, bool]] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        logins.append((data.login.decode(), session.ssl is not None))
+        return AuthResult(success=data.password == b"s3cret", handled=False)
+
+    ca = default_test_ca()
+    mailbox.stop()
+    mailbox.smtp_options = {
+        "authenticator": authenticator,
+        "auth_require_tls": True,
+        "tls_context": ca.issue("127.0.0.1").server_context(),
+        "require_starttls": True,
+    }
+    mailbox.start()
+    backend = SMTPBackend(
+        "127.0.0.1",
+        mailbox.port,
+        starttls=True,
+        username="worker",
+        password="s3cret",
+        ssl_context=ca.client_context(),
+    )
+    backend.send(simple_message(5))
+    backend.close()
+    assert [m["Subject"] for m in mailbox.messages] == ["test 5"]
+    assert logins and all(over_tls for _, over_tls in logins)
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
 def test_smtp_auth_without_tls_is_allowed_to_loopback(host: str) -> None:
     assert SMTPBackend(host, 25, username="worker", password="s3cret").username == "worker"
@@ -282,6 +318,18 @@ def test_console_backend_to_a_stream() -> None:
     ConsoleBackend(stream).send(simple_message(3))
     assert "Subject: test 3" in stream.getvalue()
     assert "body 3" in stream.getvalue()
+
+
+def test_console_backend_prints_escape_sequences_instead_of_obeying_them() -> None:
+    """Attack: a budget name or alarm text (chosen by whoever names the budget) carrying
+    ESC[2J, an OSC 8 hyperlink or a CR, e-mailed through the console backend to a terminal."""
+    message = simple_message(4)
+    message.set_content("Budget \x1b[2J\x1b]8;;https://evil.example/\x07click\x1b]8;;\x07\rFAKE LINE\n")
+    stream = io.StringIO()
+    ConsoleBackend(stream).send(message)
+    out = stream.getvalue()
+    assert not any(c in out for c in "\x1b\x07\r")
+    assert "Budget \\x1b[2J\\x1b]8;;https://evil.example/\\x07click" in out
 
 
 # -- Amazon SES (moto) ----------------------------------------------------------------------

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from ..exceptions import ConfigurationError, MissingExtraError
+from ..redaction import terminal_safe
 
 if TYPE_CHECKING:
     import jinja2
@@ -394,8 +395,11 @@ class ConsoleBackend:
 
     def send(self, message: EmailMessage) -> None:
         stream = self._stream if self._stream is not None else sys.stdout
+        # The text quotes producer fields (a budget name, an alarm text) that someone else
+        # chose: shown on a terminal, their escape sequences are printed, not obeyed.
+        text = "\n".join(terminal_safe(line) for line in _readable(message).rstrip().splitlines())
         with self._lock:
-            stream.write(f"{_readable(message).rstrip()}\n{self.SEPARATOR}\n")
+            stream.write(f"{text}\n{self.SEPARATOR}\n")
             stream.flush()
 
     def close(self) -> None:

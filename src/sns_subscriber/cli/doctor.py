@@ -12,6 +12,7 @@ import json
 import os
 import smtplib
 import ssl
+import stat
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -98,7 +99,24 @@ def _open_store(config: Config, report: _Report) -> InboxStore | None:
         report.problem(f"store: {where} UNAVAILABLE: {redact_urls_in(exc.reason)}")
         return None
     report.ok(f"store: {where} OK ({sum(counts.values())} message(s))")
+    _check_private_files(config, report)
     return store
+
+
+def _check_private_files(config: Config, report: _Report) -> None:
+    """A SQLite inbox made before files were created 0600 may still be readable by others
+    (message bodies carry the UnsubscribeURL)."""
+    url = config.store_url
+    if not url.startswith("sqlite:///") or url.endswith(":memory:"):
+        return
+    database = Path(url[len("sqlite:///") :])
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            continue
+        if mode & 0o077:
+            report.problem(f"store: {path} is mode {mode:04o}, readable by others: chmod 600 {path}")
 
 
 def _list_endpoints(config: Config, report: _Report) -> None:

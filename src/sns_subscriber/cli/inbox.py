@@ -6,13 +6,14 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 
 from ..confirmation import make_confirmer
 from ..exceptions import SNSSubscriberError
 from ..messages import SubscriptionConfirmation
+from ..redaction import terminal_safe
 from ..service.runtime import open_configured_store
 from .common import config_option, load, one_line_errors
 
@@ -49,6 +50,23 @@ def inbox() -> None:
     """Look at and act on stored messages."""
 
 
+#: Columns of ``inbox ls``: header and width.
+_LS_COLUMNS: Final = (("MESSAGE ID", 36), ("STATUS", 10), ("TRIES", 5), ("RECEIVED (UTC)", 19),
+                      ("ENDPOINT", 20), ("SUBJECT", 32), ("ERROR", 60))  # fmt: skip
+
+
+def _cell(text: str | None, width: int) -> str:
+    """``text`` made safe for a terminal, cut to ``width`` (with an ellipsis) and padded."""
+    safe = terminal_safe(text)
+    if len(safe) > width:
+        safe = safe[: width - 1] + "…"
+    return safe.ljust(width)
+
+
+def _ls_line(values: tuple[str | None, ...]) -> str:
+    return "  ".join(_cell(v, w) for v, (_, w) in zip(values, _LS_COLUMNS, strict=True)).rstrip()
+
+
 @inbox.command("ls")
 @config_option
 @click.option("--status", type=click.Choice(STATUSES), help="Only messages in this status.")
@@ -64,30 +82,90 @@ def inbox_ls(config_path: Path, status: str | None, limit: int, as_json: bool) -
         records = store.list(status=InboxStatus(status) if status else None, limit=limit)
     finally:
         store.close()
-    for record in records:
-        if as_json:
+    if as_json:  # JSON escapes every control character itself
+        for record in records:
             click.echo(json.dumps(_record_dict(record)))
-        else:
-            click.echo(
-                f"{record.message_id}  {record.status!s:<10}  {record.attempts}  "
-                f"{record.received_at:%Y-%m-%d %H:%M:%S}  {record.endpoint}  {record.subject or ''}"
+        return
+    if not records:
+        click.echo(f"no {status} messages in the inbox" if status else "the inbox is empty")
+        return
+    click.echo(_ls_line(tuple(name for name, _ in _LS_COLUMNS)))
+    for record in records:
+        click.echo(
+            _ls_line(
+                (
+                    record.message_id,
+                    str(record.status),
+                    str(record.attempts),
+                    f"{record.received_at:%Y-%m-%d %H:%M:%S}",
+                    record.endpoint,
+                    record.subject or "",
+                    _first_line(record.last_error),
+                )
             )
+        )
+
+
+def _first_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[0] if lines else ""
 
 
 @inbox.command("show")
 @config_option
 @click.argument("message_id")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (the body as a string).")
 @one_line_errors
-def inbox_show(config_path: Path, message_id: str) -> None:
-    """Show one message with its (redacted) body."""
+def inbox_show(config_path: Path, message_id: str, as_json: bool) -> None:
+    """Show one message with its body, pretty-printed (UnsubscribeURL redacted)."""
     store = open_configured_store(load(config_path))
     try:
         record = store.get(message_id)
     finally:
         store.close()
     if record is None:
-        raise click.ClickException(f"no message {message_id!r} in the inbox")
-    click.echo(json.dumps(_record_dict(record, body=True), indent=2))
+        raise click.ClickException(f"no message {terminal_safe(message_id)!r} in the inbox")
+    if as_json:
+        click.echo(json.dumps(_record_dict(record, body=True), indent=2))
+        return
+    fields = _record_dict(record)
+    for key in ("message_id", "status", "attempts", "endpoint", "topic_arn", "type", "subject",
+                "received_at", "updated_at", "next_attempt_at", "last_error"):  # fmt: skip
+        value = fields[key]
+        if value is not None:
+            click.echo(f"{key + ':':<17}{terminal_safe(str(value))}")
+    click.echo("body:")
+    for line in pretty_body(record.body):
+        click.echo(f"  {line}".rstrip())
+
+
+def pretty_body(body: bytes) -> list[str]:
+    """The body as lines for a terminal: a JSON envelope indented (UnsubscribeURL redacted, a
+    JSON ``Message`` shown parsed, a text ``Message`` also shown as its lines); any other body
+    as its text. Every line is :func:`terminal_safe`."""
+    text = body.decode("utf-8", "replace")
+    try:
+        envelope = json.loads(text)
+    except ValueError:
+        return [terminal_safe(line) for line in text.splitlines()]
+    if not isinstance(envelope, dict):
+        return json.dumps(envelope, indent=2).splitlines()
+    shown: dict[str, Any] = {}
+    for key, value in envelope.items():
+        shown[key] = "(redacted)" if key in ("UnsubscribeURL", "UnsubscribeUrl") else value
+    message = shown.get("Message")
+    text_lines: list[str] = []
+    if isinstance(message, str):
+        try:
+            parsed = json.loads(message)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict | list):
+            shown["Message"] = parsed
+        elif "\n" in message:
+            text_lines = ["", "Message, as text:", *(terminal_safe(line) for line in message.splitlines())]
+    # ensure_ascii: every control or non-ASCII character of the body is printed as an escape.
+    return json.dumps(shown, indent=2).splitlines() + text_lines
 
 
 @inbox.command("replay")
@@ -107,22 +185,40 @@ def inbox_replay(config_path: Path, message_id: str | None, status: str | None, 
     store = open_configured_store(load(config_path))
     try:
         if message_id is not None:
-            if store.get(message_id) is None:
-                raise click.ClickException(f"no message {message_id!r} in the inbox")
+            record = store.get(message_id)
+            if record is None:
+                raise click.ClickException(f"no message {terminal_safe(message_id)!r} in the inbox")
+            if record.status == InboxStatus.DONE and not force:
+                click.echo(_SKIPPED_DONE.format(f"message {terminal_safe(message_id)}"))
+                return
             if force:
                 store.forget_actions(message_id)
             if not store.replay(message_id):
-                raise click.ClickException(f"message {message_id} is not done or dead; nothing to replay")
-            click.echo(f"replaying {message_id}")
+                raise click.ClickException(
+                    f"message {terminal_safe(message_id)} is {record.status}, not done or dead; nothing to replay"
+                )
+            click.echo(f"replaying {terminal_safe(message_id)}")
         else:
             assert status is not None
+            if status == InboxStatus.DONE and not force:
+                count = store.counts()[InboxStatus.DONE]
+                click.echo(_SKIPPED_DONE.format(f"{count} done message(s)"))
+                return
             if force:
-                for record in store.list(status=InboxStatus(status), limit=1_000_000):
-                    store.forget_actions(record.message_id)
+                for listed in store.list(status=InboxStatus(status), limit=1_000_000):
+                    store.forget_actions(listed.message_id)
             count = store.replay_status(InboxStatus(status))
             click.echo(f"replaying {count} message(s)")
     finally:
         store.close()
+
+
+#: Why a done message is not replayed without --force.
+_SKIPPED_DONE: Final = (
+    "skipped {}: done messages are not replayed without --force, because every action that "
+    "succeeded for them would be skipped again (each runs once per message) and replaying would "
+    "do nothing. Add --force to run their actions again (e.g. resend the e-mails)."
+)
 
 
 @inbox.command("purge")
@@ -155,6 +251,13 @@ def subscriptions_ls(config_path: Path, as_json: bool) -> None:
         records = store.list_subscriptions()
     finally:
         store.close()
+    if not records and not as_json:
+        click.echo("no subscription events yet")
+        return
+    if not as_json:
+        click.echo(
+            f"{'ID':>5}  {'STATE':<12}  {'CREATED (UTC)':<19}  ENDPOINT  TOPIC  SUBSCRIPTION ARN  DETAIL"
+        )
     for r in records:
         if as_json:
             click.echo(
@@ -171,7 +274,8 @@ def subscriptions_ls(config_path: Path, as_json: bool) -> None:
             )
         else:
             click.echo(
-                f"{r.id:>5}  {r.state!s:<12}  {r.created_at:%Y-%m-%d %H:%M:%S}  {r.endpoint}  {r.topic_arn}  {r.subscription_arn or ''}"
+                f"{r.id:>5}  {r.state!s:<12}  {r.created_at:%Y-%m-%d %H:%M:%S}  {terminal_safe(r.endpoint)}  "
+                f"{terminal_safe(r.topic_arn)}  {terminal_safe(r.subscription_arn) or '-'}  {terminal_safe(r.detail)}"
             )
 
 
@@ -191,6 +295,12 @@ def subscriptions_confirm(config_path: Path, subscription_id: int, mode: str) ->
             raise click.ClickException(f"no subscription event {subscription_id}")
         if record.state != SubscriptionState.PENDING or not record.token or not record.subscribe_url:
             raise click.ClickException(f"subscription event {subscription_id} is {record.state}, not pending")
+        latest = store.latest_subscription_event(record.message_id)
+        if latest is not None and latest.state == SubscriptionState.CONFIRMED:
+            # Confirming twice changes nothing at AWS; it would only add a row and a request.
+            raise click.ClickException(
+                f"subscription event {subscription_id} was already confirmed (event {latest.id}); nothing to do"
+            )
         message = SubscriptionConfirmation(
             message_id=record.message_id,
             topic_arn=record.topic_arn,
@@ -205,7 +315,7 @@ def subscriptions_confirm(config_path: Path, subscription_id: int, mode: str) ->
         try:
             result = make_confirmer(mode).confirm(message)
         except SNSSubscriberError as exc:
-            raise click.ClickException(f"confirmation failed: {exc.reason}") from None
+            raise click.ClickException(f"confirmation failed: {terminal_safe(exc.reason)}") from None
         store.record_subscription(
             SubscriptionEvent(
                 topic_arn=record.topic_arn,
@@ -216,6 +326,8 @@ def subscriptions_confirm(config_path: Path, subscription_id: int, mode: str) ->
                 detail=f"manual {mode}",
             )
         )
-        click.echo(f"confirmed {record.topic_arn} ({result.subscription_arn or 'no ARN returned'})")
+        click.echo(
+            f"confirmed {terminal_safe(record.topic_arn)} ({terminal_safe(result.subscription_arn) or 'no ARN returned'})"
+        )
     finally:
         store.close()
