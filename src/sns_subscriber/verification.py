@@ -11,7 +11,7 @@ import re
 import ssl
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,7 +76,8 @@ class VerificationPolicy:
     that off, for development only, and warns.
     """
 
-    allowed_topic_arns: tuple[str, ...] = ()
+    #: Any sequence of ARNs (kept as a tuple); ``*`` matches within one ARN field.
+    allowed_topic_arns: Sequence[str] = ()
     allow_any_topic: bool = False
     #: Notifications older than this are replays (SNS stops retrying after one hour).
     max_age: timedelta = timedelta(hours=1)
