@@ -304,19 +304,10 @@ def _release(done: asyncio.Future[None]) -> None:
 
 
 def _clone(error: _E, reason: str | None = None) -> _E:
-    """A fresh exception of the same type and context, without traceback or message context.
-
-    Built without calling ``__init__``, whose signature differs between subclasses.
-    """
-    cls = type(error)
-    clone = cls.__new__(cls, *error.args)
-    clone.__dict__.update(error.__dict__)
-    clone.message_id = None
-    clone.topic_arn = None
-    if reason is not None:
-        clone.reason = reason
-        clone.args = (reason,)
-    return clone
+    """A fresh exception of the same type and context, without traceback or message context."""
+    if reason is None:
+        return error.replace(message_id=None, topic_arn=None)
+    return error.replace(message_id=None, topic_arn=None, reason=reason)
 
 
 def _remembered(failure: _Failure) -> SNSSubscriberError:

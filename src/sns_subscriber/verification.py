@@ -279,8 +279,8 @@ class Verifier(_BaseVerifier):
             key = self.cache.get(message.signing_cert_url, now=now)
             verify_signature(key, message)
         except SNSSubscriberError as exc:
-            exc.with_context(message_id=message.message_id, topic_arn=message.topic_arn)
-            raise
+            context = exc.with_context(message_id=message.message_id, topic_arn=message.topic_arn)
+            raise context.with_traceback(exc.__traceback__) from exc.__cause__
         finally:
             if timer is not None:
                 timer(time.perf_counter() - start)
@@ -301,8 +301,8 @@ class AsyncVerifier(_BaseVerifier):
             key = await self.cache.aget(message.signing_cert_url, now=now)
             verify_signature(key, message)
         except SNSSubscriberError as exc:
-            exc.with_context(message_id=message.message_id, topic_arn=message.topic_arn)
-            raise
+            context = exc.with_context(message_id=message.message_id, topic_arn=message.topic_arn)
+            raise context.with_traceback(exc.__traceback__) from exc.__cause__
         finally:
             if timer is not None:
                 timer(time.perf_counter() - start)

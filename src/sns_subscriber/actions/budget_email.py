@@ -22,7 +22,7 @@ from email.utils import format_datetime, parseaddr
 from typing import TYPE_CHECKING, Any, Final
 
 from ..delivery import Delivery
-from ..exceptions import ConfigurationError, SNSSubscriberError
+from ..exceptions import ConfigurationError, EmailSendError
 from ..producers.budgets import BudgetAlert, format_percent
 from .email import EmailBackend, Templates
 from .owners import OwnerResolver, Recipient, clean_display_text, unique_recipients, validate_email_address
@@ -62,12 +62,6 @@ _SYMBOLS: Final = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "�
 _UNSUBSCRIBE_LINK: Final = re.compile(r"https?://\S*[?&]Action=Unsubscribe\S*", re.IGNORECASE)
 _HEADER_TOKEN: Final = re.compile(r"[^A-Za-z0-9._:-]+")
 _MAX_SUBJECT: Final = 200
-
-
-class EmailSendError(SNSSubscriberError):
-    """Several e-mails of one message failed; each is retried with the message."""
-
-    code = "email_failed"
 
 
 def _money(value: Decimal | None, currency: str | None) -> str | None:
