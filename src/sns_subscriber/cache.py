@@ -10,7 +10,7 @@
   :class:`InvalidCertificateError`) for at least five minutes. Anything else is a bug and is
   not remembered;
 - rationing: at most ``new_urls_per_minute`` loads of never-seen URLs per rolling minute, so
-  distinct valid-looking URLs cannot turn us into a fetch amplifier (reference §2.9, attack 4).
+  distinct valid-looking URLs cannot turn us into a fetch amplifier (``tests/test_attacks.py``).
   A URL that loaded successfully once stays "known" and is reloaded freely when it expires.
 
 Every timestamp comes from ``clock`` (timezone-aware UTC by default), so tests move time.

@@ -1,6 +1,6 @@
 """The one place that turns a result or an error into an HTTP answer for SNS.
 
-SNS retries 5xx and time-outs and never retries 2xx-4xx (reference §1.5), so: 4xx for
+SNS retries 5xx and time-outs and never retries 2xx-4xx (README: Status codes), so: 4xx for
 anything that will never succeed, 503 only for our own temporary failures, 500 for bugs.
 Bodies are small JSON objects that never carry secrets, offending values or stack traces.
 """

@@ -11,7 +11,7 @@ import re
 import ssl
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -285,9 +285,6 @@ class Verifier(_BaseVerifier):
             if timer is not None:
                 timer(time.perf_counter() - start)
         return message
-
-    def verify_all(self, messages: Iterable[M]) -> list[M]:
-        return [self.verify(m) for m in messages]
 
 
 class AsyncVerifier(_BaseVerifier):

@@ -57,7 +57,7 @@ _BUDGET_TYPES: Final = {
     "savings_plans_coverage": ("Savings Plans coverage", "coverage"),
 }
 _SYMBOLS: Final = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
-# The e-mail must never let its reader unsubscribe the endpoint (design §3), even if a
+# The e-mail must never let its reader unsubscribe the endpoint, even if a
 # link like that was published inside the alert text itself.
 _UNSUBSCRIBE_LINK: Final = re.compile(r"https?://\S*[?&]Action=Unsubscribe\S*", re.IGNORECASE)
 _HEADER_TOKEN: Final = re.compile(r"[^A-Za-z0-9._:-]+")

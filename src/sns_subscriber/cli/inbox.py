@@ -61,7 +61,7 @@ def inbox_ls(config_path: Path, status: str | None, limit: int, as_json: bool) -
 
     store = open_configured_store(load(config_path))
     try:
-        records = store.list(status=InboxStatus(status) if status else None, limit=limit)
+        records = store.list_messages(status=InboxStatus(status) if status else None, limit=limit)
     finally:
         store.close()
     for record in records:
@@ -117,7 +117,7 @@ def inbox_replay(config_path: Path, message_id: str | None, status: str | None, 
         else:
             assert status is not None
             if force:
-                for record in store.list(status=InboxStatus(status), limit=1_000_000):
+                for record in store.list_messages(status=InboxStatus(status), limit=1_000_000):
                     store.forget_actions(record.message_id)
             count = store.replay_status(InboxStatus(status))
             click.echo(f"replaying {count} message(s)")
