@@ -1,4 +1,5 @@
-"""Every Python block in README.md and docs/*.md runs as written, and passes mypy --strict.
+"""Every Python block in README.md and docs/*.md runs as written, and passes mypy --strict;
+the API reference page and ``sns_subscriber.__all__`` name the same things.
 
 Each block is written to a file of its own in a fresh folder and run there with this Python:
 a block defining ``test_*`` functions runs under pytest (the sns-subscriber plugin's fixtures
@@ -18,12 +19,17 @@ ROOT = Path(__file__).resolve().parents[1]
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
+_INCLUDE = re.compile(r'^--8<-- "([^"]+)"\n', re.MULTILINE)
+
+
 def python_blocks() -> list[tuple[str, str]]:
-    """(an id like README.md:3, code) for every ```python block."""
+    """(an id like README.md:3, code) for every ```python block; a block that includes a file
+    of the repository (``--8<-- "examples/..."``, as the MkDocs site does) holds that file."""
     blocks = []
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
         for number, match in enumerate(_BLOCK.finditer(doc.read_text(encoding="utf-8")), start=1):
-            blocks.append((f"{doc.relative_to(ROOT)}:{number}", match.group(1)))
+            code = _INCLUDE.sub(lambda m: (ROOT / m.group(1)).read_text(encoding="utf-8"), match.group(1))
+            blocks.append((f"{doc.relative_to(ROOT)}:{number}", code))
     return blocks
 
 
@@ -67,3 +73,19 @@ def test_blocks_pass_mypy_strict(tmp_path: Path) -> None:
     for number, (name, _) in enumerate(BLOCKS):
         report = report.replace(f"{files[number]}", name).replace(f"block{number}/block{number}.py", name)
     assert result.returncode == 0, report
+
+
+def test_api_reference_and_dunder_all_agree_both_ways() -> None:
+    import importlib
+
+    import sns_subscriber
+
+    targets = re.findall(
+        r"^::: ([\w.]+)$", (ROOT / "docs" / "api.md").read_text(encoding="utf-8"), re.MULTILINE
+    )
+    documented = {target.rpartition(".")[2] for target in targets}
+    assert documented == set(sns_subscriber.__all__) - {"__version__"}
+    for target in targets:
+        module, _, name = target.rpartition(".")
+        # The page documents the very object the package root exports.
+        assert getattr(importlib.import_module(module), name) is getattr(sns_subscriber, name), target
