@@ -1,6 +1,6 @@
 """Cold certificate cache: N concurrent first verifications of one certificate URL -> fetches.
 
-The certificate source is a real HTTPS server (``tests/support/https_server.py``) on 127.0.0.1 with a
+The certificate source is a real HTTPS server (``sns_subscriber.testing.https_server``) on 127.0.0.1 with a
 throwaway CA, serving the kit's PEM at ``/SimpleNotificationService-<id>.pem`` under a server
 certificate for ``sns.us-east-1.amazonaws.com``. The ``Verifier`` has no hook to reach the SNS
 host name on another address, so it is given a ``CertificateCache`` whose loader does what the
@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from tests.support.https_server import Route, make_test_ca, serve_https
 
 from sns_subscriber import AsyncVerifier, VerificationPolicy, Verifier, parse
 from sns_subscriber.cache import CertificateCache, Loaded
@@ -39,6 +38,7 @@ from sns_subscriber.certs import (
 from sns_subscriber.fetch import fetch_certificate_pem
 from sns_subscriber.messages import SNSMessage
 from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit
+from sns_subscriber.testing.https_server import Route, make_test_ca, serve_https
 
 from .common import print_result
 

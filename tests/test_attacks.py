@@ -1,4 +1,4 @@
-"""One named test per known attack on SNS subscribers (reference/sns-protocol.md §2.9, §5).
+"""One named test per known attack on SNS subscribers (README: What it checks).
 
 Each test states the attack it stops. Most use the test kit (a throwaway key signing exactly
 like SNS); a few use the real AWS-signed fixtures.

@@ -21,15 +21,19 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import (
+    ActionError,
     AuthenticationRequiredError,
     CertificateFetchError,
     ConfigurationError,
     ConfirmationError,
+    EmailSendError,
     InvalidCertificateError,
     InvalidSignatureError,
     MalformedMessageError,
     MessageExpiredError,
     MessageTooLargeError,
+    MethodNotAllowedError,
+    MissingExtraError,
     RejectedMessageError,
     SNSSubscriberError,
     StoreUnavailableError,
@@ -37,7 +41,9 @@ from .exceptions import (
     TopicNotAllowedError,
     UnsupportedMessageError,
     UntrustedCertificateURLError,
+    UntrustedSubscribeURLError,
     VerificationError,
+    WebhookError,
 )
 from .messages import (
     Notification,
@@ -87,6 +93,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0"
 
 __all__ = [
+    "ActionError",
     "AsyncSubscriber",
     "AsyncVerifier",
     "AuthenticationRequiredError",
@@ -94,12 +101,15 @@ __all__ = [
     "ConfigurationError",
     "ConfirmationError",
     "Delivery",
+    "EmailSendError",
     "InsecurePolicyWarning",
     "InvalidCertificateError",
     "InvalidSignatureError",
     "MalformedMessageError",
     "MessageExpiredError",
     "MessageTooLargeError",
+    "MethodNotAllowedError",
+    "MissingExtraError",
     "Notification",
     "RawNotification",
     "RejectedMessageError",
@@ -115,9 +125,11 @@ __all__ = [
     "UnsubscribeConfirmation",
     "UnsupportedMessageError",
     "UntrustedCertificateURLError",
+    "UntrustedSubscribeURLError",
     "VerificationError",
     "VerificationPolicy",
     "Verifier",
+    "WebhookError",
     "Worker",
     "__version__",
     "open_store",

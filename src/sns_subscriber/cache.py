@@ -12,7 +12,7 @@
 - rationing: only *network* loads of never-seen URLs are rationed, at most
   ``new_urls_per_minute`` per rolling minute overall and ``new_urls_per_client_per_minute``
   per client (an IPv4 address, an IPv6 /64), so distinct valid-looking URLs cannot turn us into
-  a fetch amplifier (reference §2.9, attack 4). Rationing must never starve a real message, so
+  a fetch amplifier (``tests/test_attacks.py``). Rationing must never starve a real message, so
   it never applies to a URL the loader serves without the network (``needs_network`` says
   which: a pinned certificate), nor to a "known" URL: one that loaded successfully before, or
   that :meth:`CertificateCache.vouch` recorded after a signature verified with its
@@ -460,19 +460,10 @@ def _release(done: asyncio.Future[None]) -> None:
 
 
 def _clone(error: _E, reason: str | None = None) -> _E:
-    """A fresh exception of the same type and context, without traceback or message context.
-
-    Built without calling ``__init__``, whose signature differs between subclasses.
-    """
-    cls = type(error)
-    clone = cls.__new__(cls, *error.args)
-    clone.__dict__.update(error.__dict__)
-    clone.message_id = None
-    clone.topic_arn = None
-    if reason is not None:
-        clone.reason = reason
-        clone.args = (reason,)
-    return clone
+    """A fresh exception of the same type and context, without traceback or message context."""
+    if reason is None:
+        return error.replace(message_id=None, topic_arn=None)
+    return error.replace(message_id=None, topic_arn=None, reason=reason)
 
 
 def _remembered(failure: _Failure) -> SNSSubscriberError:

@@ -1,6 +1,6 @@
 """Which certificate URLs and which certificates may sign SNS messages.
 
-Rules from reference/sns-protocol.md §1.10, §2.9 and §5: the URL is exactly
+The rules (each attack they stop is a named test in ``tests/test_attacks.py``): the URL is exactly
 ``https://<SNS host of the topic's region>/SimpleNotificationService-<32 hex>.pem`` (no
 userinfo, port, query or fragment: each of those has been used to smuggle an attacker's
 certificate past looser checks), and the body is exactly one PEM certificate issued to the
@@ -51,7 +51,7 @@ _PARTITIONS: Final = (
 )
 _BY_NAME: Final = {p.name: p for p in _PARTITIONS}
 
-# AWS's own table (aws-sdk-java-v2 SnsHostProvider, reference §1.10).
+# AWS's own table of opt-in regions (as in the AWS SDK for Java v2's SnsHostProvider).
 _OPT_IN_REGIONS: Final = frozenset(
     {
         "ap-east-1", "ap-east-2", "ap-south-2", "ap-southeast-3", "ap-southeast-4",
@@ -161,7 +161,7 @@ def load_signing_certificate(pem: bytes, *, expected_name: str | None, now: date
     with an RSA key of at least 2048 bits; return its public key and validity."""
     if not _PEM_CERTIFICATE.match(pem):
         # A body with anything around the PEM block is how a reflected response on a genuine
-        # SNS host was turned into a "certificate" (Discourse SNS RCE, reference §2.9.2).
+        # SNS host was turned into a "certificate" (the Discourse SNS RCE of 2021).
         raise InvalidCertificateError("certificate body is not exactly one PEM certificate")
     try:
         cert = x509.load_pem_x509_certificate(pem)

@@ -1,6 +1,6 @@
 """Confirming subscriptions, without ever being turned into a request forwarder.
 
-Modes (reference §1.9, DESIGN §3):
+Modes (the attacks each check stops are named tests in ``tests/test_attacks.py``):
 
 - ``api``: the ``ConfirmSubscription`` API with ``AuthenticateOnUnsubscribe=true`` in the
   topic's own region, so only the topic or subscription owner can unsubscribe us later;

@@ -9,35 +9,49 @@ The tree (each class carries the context that explains it)::
     │   ├── UnsupportedMessageError     well-formed but not acceptable here:
     │   │                               unknown Type, unknown SignatureVersion, raw delivery (400)
     │   ├── AuthenticationRequiredError basic auth missing or wrong (401)
-    │   └── VerificationError           not provably from SNS, or not for us (403)
-    │       ├── UntrustedCertificateURLError
-    │       ├── InvalidCertificateError
-    │       ├── InvalidSignatureError
-    │       ├── TopicNotAllowedError
-    │       ├── MessageExpiredError
-    │       └── UntrustedSubscribeURLError
+    │   ├── VerificationError           not provably from SNS, or not for us (403)
+    │   │   ├── UntrustedCertificateURLError
+    │   │   ├── InvalidCertificateError
+    │   │   ├── InvalidSignatureError
+    │   │   ├── TopicNotAllowedError
+    │   │   ├── MessageExpiredError
+    │   │   └── UntrustedSubscribeURLError
+    │   └── MethodNotAllowedError       not a POST (405)
     ├── TemporaryFailureError           our side failed; SNS should retry (503)
     │   ├── CertificateFetchError
     │   ├── ConfirmationError
     │   └── StoreUnavailableError
+    ├── ActionError                     an action failed in the worker; the message is retried
+    │   ├── EmailSendError
+    │   └── WebhookError
     └── ConfigurationError              the program was set up wrong (raised at start)
+        └── MissingExtraError           an optional dependency is not installed
 
 ``RejectedMessageError`` means "tell SNS no, it will not retry";
-``TemporaryFailureError`` means "tell SNS to try again later".
+``TemporaryFailureError`` means "tell SNS to try again later". ``outcome.outcome_for_error``
+is the one place that turns these into HTTP statuses.
+
+Errors are immutable once raised (a shared, cached error cannot be changed under another
+request): :meth:`SNSSubscriberError.with_context` returns a copy.
 """
 
 from __future__ import annotations
 
+from typing import Any, Self
+
 __all__ = [
+    "ActionError",
     "AuthenticationRequiredError",
     "CertificateFetchError",
     "ConfigurationError",
     "ConfirmationError",
+    "EmailSendError",
     "InvalidCertificateError",
     "InvalidSignatureError",
     "MalformedMessageError",
     "MessageExpiredError",
     "MessageTooLargeError",
+    "MethodNotAllowedError",
     "MissingExtraError",
     "RejectedMessageError",
     "SNSSubscriberError",
@@ -48,6 +62,7 @@ __all__ = [
     "UntrustedCertificateURLError",
     "UntrustedSubscribeURLError",
     "VerificationError",
+    "WebhookError",
 ]
 
 
@@ -74,6 +89,29 @@ class SNSSubscriberError(Exception):
         self.message_id = message_id
         self.topic_arn = topic_arn
         self.value = value
+        object.__setattr__(self, "_sealed", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Dunder attributes stay writable: Python sets __traceback__, __cause__, __notes__...
+        if getattr(self, "_sealed", False) and not name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__} is immutable; use with_context() or replace()")
+        super().__setattr__(name, value)
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes`` to its attributes, without traceback or chained errors.
+
+        Built without calling ``__init__``, whose signature differs between subclasses.
+        """
+        cls = type(self)
+        clone = cls.__new__(cls, *self.args)
+        clone.__dict__.update(self.__dict__)
+        for name, value in changes.items():
+            if name not in self.__dict__:
+                raise AttributeError(f"{cls.__name__} has no attribute {name!r} to replace")
+            object.__setattr__(clone, name, value)
+        if "reason" in changes:
+            object.__setattr__(clone, "args", (changes["reason"],))
+        return clone
 
     def __str__(self) -> str:
         parts = [self.reason]
@@ -83,13 +121,12 @@ class SNSSubscriberError(Exception):
             parts.append(f"[MessageId {self.message_id}]")
         return " ".join(parts)
 
-    def with_context(self, *, message_id: str | None, topic_arn: str | None) -> SNSSubscriberError:
-        """Fill in message context that was not known where the error was raised."""
-        if self.message_id is None:
-            self.message_id = message_id
-        if self.topic_arn is None:
-            self.topic_arn = topic_arn
-        return self
+    def with_context(self, *, message_id: str | None, topic_arn: str | None) -> Self:
+        """A copy with the message context that was not known where the error was raised."""
+        return self.replace(
+            message_id=self.message_id if self.message_id is not None else message_id,
+            topic_arn=self.topic_arn if self.topic_arn is not None else topic_arn,
+        )
 
 
 class RejectedMessageError(SNSSubscriberError):
@@ -165,6 +202,12 @@ class UntrustedSubscribeURLError(VerificationError):
     code = "untrusted_subscribe_url"
 
 
+class MethodNotAllowedError(RejectedMessageError):
+    """SNS delivers with POST; any other method is answered 405 with ``Allow: POST``."""
+
+    code = "method_not_allowed"
+
+
 class TemporaryFailureError(SNSSubscriberError):
     """Our side failed; answering 503 makes SNS deliver the message again later."""
 
@@ -189,6 +232,25 @@ class StoreUnavailableError(TemporaryFailureError):
     code = "store_unavailable"
 
 
+class ActionError(SNSSubscriberError):
+    """An action (e-mail, webhook, ...) failed in the worker; the message is retried later,
+    and the steps that succeeded are not repeated."""
+
+    code = "action_failed"
+
+
+class EmailSendError(ActionError):
+    """Several e-mails of one message failed; each is retried with the message."""
+
+    code = "email_failed"
+
+
+class WebhookError(ActionError):
+    """The webhook did not accept the POST (the worker retries)."""
+
+    code = "webhook_failed"
+
+
 class ConfigurationError(SNSSubscriberError, ValueError):
     """sns-subscriber was configured wrong; raised at start-up, never for a request."""
 
@@ -201,11 +263,11 @@ class MissingExtraError(ConfigurationError, ImportError):
     code = "missing_extra"
 
     def __init__(self, feature: str, extra: str, module: str) -> None:
+        self.extra = extra  # before the base class seals the error
         super().__init__(
             f"{feature} needs the optional package {module!r}: pip install 'sns-subscriber[{extra}]'",
             value=module,
         )
-        self.extra = extra
 
 
 def _shorten(value: str, limit: int = 120) -> str:

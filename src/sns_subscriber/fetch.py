@@ -1,7 +1,7 @@
 """The library's one outbound GET: certificates and confirmation URLs.
 
 Built on ``http.client`` rather than ``urllib.request`` because we must never follow a
-redirect: a 3xx from an SNS host is an answer, not an instruction (reference §2.9, attack 2).
+redirect: a 3xx from an SNS host is an answer, not an instruction (``tests/test_attacks.py``).
 TLS is verified, bodies are capped, and ``timeout`` is a deadline for the whole exchange
 (connect, TLS handshake, headers, body), so a server that drips bytes cannot hold us past it.
 Environment proxies are never consulted: where the library connects is decided by its

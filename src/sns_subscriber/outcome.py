@@ -1,6 +1,6 @@
 """The one place that turns a result or an error into an HTTP answer for SNS.
 
-SNS retries 5xx and time-outs and never retries 2xx-4xx (reference §1.5), so: 4xx for
+SNS retries 5xx and time-outs and never retries 2xx-4xx (README: Status codes), so: 4xx for
 anything that will never succeed, 503 only for our own temporary failures, 500 for bugs.
 Bodies are small JSON objects that never carry secrets, offending values or stack traces.
 """
@@ -17,6 +17,7 @@ from typing import Final
 from .exceptions import (
     AuthenticationRequiredError,
     MessageTooLargeError,
+    MethodNotAllowedError,
     RejectedMessageError,
     SNSSubscriberError,
     TemporaryFailureError,
@@ -78,6 +79,8 @@ def _status_for(exc: SNSSubscriberError) -> int:
         return 401
     if isinstance(exc, VerificationError):
         return 403
+    if isinstance(exc, MethodNotAllowedError):
+        return 405
     if isinstance(exc, RejectedMessageError):
         return 400
     if isinstance(exc, TemporaryFailureError):
@@ -85,7 +88,7 @@ def _status_for(exc: SNSSubscriberError) -> int:
     return 500
 
 
-def outcome_for_error(exc: BaseException, *, realm: str = "sns-subscriber") -> Outcome:
+def outcome_for_error(exc: BaseException) -> Outcome:
     """Map any exception to the answer SNS should get, and log it once at the right level."""
     if not isinstance(exc, SNSSubscriberError):
         logger.exception("internal error while handling an SNS request", exc_info=exc)
@@ -104,7 +107,9 @@ def outcome_for_error(exc: BaseException, *, realm: str = "sns-subscriber") -> O
         logger.info("rejected (%d %s): %s", status, exc.code, exc, extra=extra)
     headers = dict(_JSON)
     if status == 401:
-        headers["www-authenticate"] = f'Basic realm="{realm}", charset="UTF-8"'
+        headers["www-authenticate"] = 'Basic realm="sns-subscriber", charset="UTF-8"'
+    if status == 405:
+        headers["allow"] = "POST"
     if status == 503:
         headers["retry-after"] = RETRY_AFTER
     return Outcome(status, exc.code, exc.reason, headers, exc.message_id)

@@ -1,6 +1,7 @@
 """The SNS string to sign and the signature-version registry.
 
-Source: reference/sns-protocol.md §1.4. For each key, in this fixed (byte-sorted) order:
+As SNS builds it (the real AWS-signed messages in ``tests/data/signed`` verify with it).
+For each key, in this fixed (byte-sorted) order:
 ``key \\n value \\n`` — every value followed by a newline, ``Subject`` only when present.
 Values are the exact decoded JSON strings, UTF-8 encoded.
 """

@@ -11,7 +11,7 @@ import re
 import ssl
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,7 +76,8 @@ class VerificationPolicy:
     that off, for development only, and warns.
     """
 
-    allowed_topic_arns: tuple[str, ...] = ()
+    #: Any sequence of ARNs (kept as a tuple); ``*`` matches within one ARN field.
+    allowed_topic_arns: Sequence[str] = ()
     allow_any_topic: bool = False
     #: Notifications older than this are replays (SNS stops retrying after one hour).
     max_age: timedelta = timedelta(hours=1)
@@ -311,15 +312,12 @@ class Verifier(_BaseVerifier):
             verify_signature(key, message)
             self.cache.vouch(message.signing_cert_url)
         except SNSSubscriberError as exc:
-            exc.with_context(message_id=message.message_id, topic_arn=message.topic_arn)
-            raise
+            context = exc.with_context(message_id=message.message_id, topic_arn=message.topic_arn)
+            raise context.with_traceback(exc.__traceback__) from exc.__cause__
         finally:
             if timer is not None:
                 timer(time.perf_counter() - start)
         return message
-
-    def verify_all(self, messages: Iterable[M]) -> list[M]:
-        return [self.verify(m) for m in messages]
 
 
 class AsyncVerifier(_BaseVerifier):
@@ -334,8 +332,8 @@ class AsyncVerifier(_BaseVerifier):
             verify_signature(key, message)
             self.cache.vouch(message.signing_cert_url)
         except SNSSubscriberError as exc:
-            exc.with_context(message_id=message.message_id, topic_arn=message.topic_arn)
-            raise
+            context = exc.with_context(message_id=message.message_id, topic_arn=message.topic_arn)
+            raise context.with_traceback(exc.__traceback__) from exc.__cause__
         finally:
             if timer is not None:
                 timer(time.perf_counter() - start)

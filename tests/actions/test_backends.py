@@ -27,7 +27,6 @@ from sns_subscriber.actions import (
     FileBackend,
     SESBackend,
     SMTPBackend,
-    backend_from_config,
 )
 from sns_subscriber.exceptions import ConfigurationError, MissingExtraError
 
@@ -399,33 +398,6 @@ def test_ses_without_boto3_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setitem(sys.modules, "boto3", None)
     with pytest.raises(MissingExtraError, match=r"sns-subscriber\[ses\]"):
         SESBackend("us-east-1")
-
-
-# -- configuration --------------------------------------------------------------------------
-
-
-def test_backend_from_config_builds_each_kind(tmp_path: Path) -> None:
-    assert isinstance(backend_from_config("file", outbox_dir=tmp_path), FileBackend)
-    smtp = backend_from_config(
-        "SMTP", host="mail.example.com", port=587, starttls=True, username="u", password="p"
-    )
-    assert isinstance(smtp, SMTPBackend) and smtp.port == 587
-    assert isinstance(backend_from_config("console"), ConsoleBackend)
-    assert isinstance(backend_from_config("ses", region="us-east-1", client=RecordingSESClient()), SESBackend)
-
-
-def test_backend_from_config_unknown_kind_names_the_valid_ones() -> None:
-    with pytest.raises(ConfigurationError, match="file, smtp, ses, console"):
-        backend_from_config("sendmail")
-
-
-@pytest.mark.parametrize(
-    ("kind", "options"),
-    [("smtp", {"host": "h", "hots": "typo"}), ("file", {}), ("ses", {"region": "us-east-1", "profile": "x"})],
-)
-def test_backend_from_config_bad_options(kind: str, options: dict[str, Any]) -> None:
-    with pytest.raises(ConfigurationError, match=kind):
-        backend_from_config(kind, **options)
 
 
 def test_templates_without_jinja2_name_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

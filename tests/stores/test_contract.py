@@ -198,7 +198,7 @@ def test_concurrent_claims_never_share(store: InboxStore, clock: FakeClock) -> N
         claimed = list(pool.map(worker, [f"w{i}" for i in range(8)]))
     everything = [message_id for mine in claimed for message_id in mine]
     assert len(everything) == len(set(everything)) == 120
-    assert all(r.attempts == 1 for r in store.list(limit=200))
+    assert all(r.attempts == 1 for r in store.list_messages(limit=200))
 
 
 def test_an_expired_lease_is_claimed_again(store: InboxStore, clock: FakeClock) -> None:
@@ -321,19 +321,19 @@ def test_purge_removes_old_finished_messages_and_their_actions(store: InboxStore
     assert store.purge(older_than=cutoff) == 2
     assert store.get(ids[0]) is None and store.get(ids[1]) is None
     assert store.action_succeeded(ids[0], "email:owner") is False
-    assert {r.message_id for r in store.list()} == set(ids[2:])
+    assert {r.message_id for r in store.list_messages()} == set(ids[2:])
     assert store.purge(older_than=cutoff) == 0
 
 
 def test_list_is_newest_first_with_optional_status(store: InboxStore, clock: FakeClock) -> None:
     ids = _fill(store, clock, 6)
-    assert [r.message_id for r in store.list()] == ids[::-1]
-    assert [r.message_id for r in store.list(limit=2)] == ids[:-3:-1]
-    assert store.list(limit=0) == []
+    assert [r.message_id for r in store.list_messages()] == ids[::-1]
+    assert [r.message_id for r in store.list_messages(limit=2)] == ids[:-3:-1]
+    assert store.list_messages(limit=0) == []
     store.claim("w", limit=3)
-    assert [r.message_id for r in store.list(status=InboxStatus.PROCESSING)] == ids[2::-1]
-    assert [r.message_id for r in store.list(status=InboxStatus.RECEIVED, limit=2)] == ids[:2:-1][:2]
-    assert store.list(status=InboxStatus.DEAD) == []
+    assert [r.message_id for r in store.list_messages(status=InboxStatus.PROCESSING)] == ids[2::-1]
+    assert [r.message_id for r in store.list_messages(status=InboxStatus.RECEIVED, limit=2)] == ids[:2:-1][:2]
+    assert store.list_messages(status=InboxStatus.DEAD) == []
 
 
 def test_counts_has_every_status(store: InboxStore) -> None:

@@ -44,4 +44,4 @@ def test_processes_never_claim_the_same_message(
     assert max(everything.values()) == 1, everything.most_common(3)
     assert all(mine for mine in claimed), "both processes should have taken part"
     assert store.counts()[InboxStatus.DONE] == MESSAGES
-    assert all(record.attempts == 1 for record in store.list(limit=MESSAGES))
+    assert all(record.attempts == 1 for record in store.list_messages(limit=MESSAGES))

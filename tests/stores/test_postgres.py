@@ -90,7 +90,7 @@ def test_the_store_recovers_when_the_server_comes_back(
         proxy.start()  # same port
         assert _eventually(lambda: store.add(message("after")), within=15) is True
         store.ping()
-        assert {r.message_id for r in store.list()} == {"before", "after"}
+        assert {r.message_id for r in store.list_messages()} == {"before", "after"}
     finally:
         store.close()
 

@@ -15,7 +15,6 @@ from .email import (
     SESBackend,
     SMTPBackend,
     Templates,
-    backend_from_config,
 )
 from .owners import BudgetOwner, ConfigOwnerResolver, OwnerResolver, Recipient
 
@@ -32,6 +31,5 @@ __all__ = [
     "SESBackend",
     "SMTPBackend",
     "Templates",
-    "backend_from_config",
     "budget_alert_context",
 ]

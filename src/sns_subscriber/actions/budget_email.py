@@ -22,7 +22,7 @@ from email.utils import format_datetime, parseaddr
 from typing import TYPE_CHECKING, Any, Final
 
 from ..delivery import Delivery
-from ..exceptions import ConfigurationError, SNSSubscriberError
+from ..exceptions import ConfigurationError, EmailSendError
 from ..producers.budgets import BudgetAlert, format_percent
 from .email import EmailBackend, Templates
 from .owners import OwnerResolver, Recipient, clean_display_text, unique_recipients, validate_email_address
@@ -57,17 +57,11 @@ _BUDGET_TYPES: Final = {
     "savings_plans_coverage": ("Savings Plans coverage", "coverage"),
 }
 _SYMBOLS: Final = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
-# The e-mail must never let its reader unsubscribe the endpoint (design §3), even if a
+# The e-mail must never let its reader unsubscribe the endpoint, even if a
 # link like that was published inside the alert text itself.
 _UNSUBSCRIBE_LINK: Final = re.compile(r"https?://\S*[?&]Action=Unsubscribe\S*", re.IGNORECASE)
 _HEADER_TOKEN: Final = re.compile(r"[^A-Za-z0-9._:-]+")
 _MAX_SUBJECT: Final = 200
-
-
-class EmailSendError(SNSSubscriberError):
-    """Several e-mails of one message failed; each is retried with the message."""
-
-    code = "email_failed"
 
 
 def _money(value: Decimal | None, currency: str | None) -> str | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import email.policy
-import inspect
 import ipaddress
 import logging
 import os
@@ -28,7 +27,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, TextIO, cast
 
 from ..exceptions import ConfigurationError, MissingExtraError
 from ..redaction import terminal_safe
@@ -44,7 +43,6 @@ __all__ = [
     "SESBackend",
     "SMTPBackend",
     "Templates",
-    "backend_from_config",
 ]
 
 logger = logging.getLogger("sns_subscriber.actions.email")
@@ -421,33 +419,8 @@ def _readable(message: EmailMessage) -> str:
 
 # -- configuration --------------------------------------------------------------------------
 
-_BACKENDS: dict[str, type[Any]] = {
-    "file": FileBackend,
-    "smtp": SMTPBackend,
-    "ses": SESBackend,
-    "console": ConsoleBackend,
-}
-BACKEND_KINDS = tuple(_BACKENDS)
-
-
-def backend_from_config(kind: str, **options: Any) -> EmailBackend:
-    """Build the backend named ``kind`` (``file``, ``smtp``, ``ses`` or ``console``).
-
-    ``options`` are the backend's constructor arguments (``outbox_dir``; ``host``, ``port``,
-    ``username``, ``password``, ...; ``region``). Secrets are passed in, never read here: the
-    caller decides which environment variable holds the SMTP password.
-    """
-    name = kind.strip().lower() if isinstance(kind, str) else kind
-    cls = _BACKENDS.get(name)
-    if cls is None:
-        raise ConfigurationError(
-            f"unknown e-mail backend {kind!r} (use one of: {', '.join(BACKEND_KINDS)})", value=str(kind)
-        )
-    try:
-        inspect.signature(cls).bind(**options)
-    except TypeError as exc:
-        raise ConfigurationError(f"e-mail backend {name!r}: {exc}", value=name) from exc
-    return cast("EmailBackend", cls(**options))
+#: The e-mail backends by name: the one vocabulary (the service's ``email.backend`` setting).
+BACKEND_KINDS: Final = ("file", "smtp", "ses", "console")
 
 
 # -- templates ------------------------------------------------------------------------------

@@ -22,19 +22,13 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from ..delivery import Delivery
-from ..exceptions import ConfigurationError, SNSSubscriberError
+from ..exceptions import ConfigurationError, WebhookError
 from .slack import slack_payload
 
 __all__ = ["WebhookAction", "WebhookError", "event_payload", "to_jsonable"]
 
 PayloadFormat = Literal["json", "slack"]
 PAYLOAD_FORMATS: Final = ("json", "slack")
-
-
-class WebhookError(SNSSubscriberError):
-    """The webhook did not accept the POST (the worker retries)."""
-
-    code = "webhook_failed"
 
 
 def to_jsonable(value: Any) -> Any:

@@ -328,7 +328,7 @@ def _recent_alerts(store: InboxStore, paths: set[str]) -> list[BudgetAlert]:
     from ..producers.budgets import BudgetAlert  # noqa: PLC0415
 
     alerts = []
-    for record in store.list(limit=RECENT_MESSAGES):
+    for record in store.list_messages(limit=RECENT_MESSAGES):
         if record.endpoint not in paths or record.message_type != "Notification":
             continue
         message: Notification | RawNotification

@@ -79,7 +79,7 @@ def inbox_ls(config_path: Path, status: str | None, limit: int, as_json: bool) -
 
     store = open_configured_store(load(config_path))
     try:
-        records = store.list(status=InboxStatus(status) if status else None, limit=limit)
+        records = store.list_messages(status=InboxStatus(status) if status else None, limit=limit)
     finally:
         store.close()
     if as_json:  # JSON escapes every control character itself
@@ -205,7 +205,7 @@ def inbox_replay(config_path: Path, message_id: str | None, status: str | None, 
                 click.echo(_SKIPPED_DONE.format(f"{count} done message(s)"))
                 return
             if force:
-                for listed in store.list(status=InboxStatus(status), limit=1_000_000):
+                for listed in store.list_messages(status=InboxStatus(status), limit=1_000_000):
                     store.forget_actions(listed.message_id)
             count = store.replay_status(InboxStatus(status))
             click.echo(f"replaying {count} message(s)")

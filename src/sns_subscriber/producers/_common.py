@@ -13,39 +13,39 @@ from typing import Any
 
 __all__ = [
     "EMPTY",
-    "boolean",
-    "decimal",
     "freeze",
-    "integer",
-    "items",
+    "get_bool",
+    "get_decimal",
+    "get_int",
+    "get_items",
+    "get_mapping",
+    "get_strings",
+    "get_text",
+    "get_time",
     "load_json",
-    "mapping",
     "parse_time",
-    "strings",
-    "text",
-    "time",
 ]
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-def text(data: Mapping[str, Any], key: str) -> str | None:
+def get_text(data: Mapping[str, Any], key: str) -> str | None:
     value = data.get(key)
     return value if isinstance(value, str) else None
 
 
-def integer(data: Mapping[str, Any], key: str) -> int | None:
+def get_int(data: Mapping[str, Any], key: str) -> int | None:
     value = data.get(key)
     # bool is an int subclass; JSON true is not a count.
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def boolean(data: Mapping[str, Any], key: str) -> bool | None:
+def get_bool(data: Mapping[str, Any], key: str) -> bool | None:
     value = data.get(key)
     return value if isinstance(value, bool) else None
 
 
-def decimal(data: Mapping[str, Any], key: str) -> Decimal | None:
+def get_decimal(data: Mapping[str, Any], key: str) -> Decimal | None:
     """A JSON number as an exact Decimal; ``None`` for NaN, infinities and non-numbers."""
     value = data.get(key)
     if isinstance(value, bool):
@@ -65,18 +65,18 @@ def decimal(data: Mapping[str, Any], key: str) -> Decimal | None:
     return result if result.is_finite() else None
 
 
-def mapping(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+def get_mapping(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = data.get(key)
     return value if isinstance(value, Mapping) else EMPTY
 
 
-def items(data: Mapping[str, Any], key: str) -> tuple[Any, ...]:
+def get_items(data: Mapping[str, Any], key: str) -> tuple[Any, ...]:
     value = data.get(key)
     return tuple(value) if isinstance(value, list | tuple) else ()
 
 
-def strings(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    return tuple(v for v in items(data, key) if isinstance(v, str))
+def get_strings(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    return tuple(v for v in get_items(data, key) if isinstance(v, str))
 
 
 def freeze(value: Any) -> Any:
@@ -114,8 +114,8 @@ def parse_time(value: str) -> datetime | None:
         return None
 
 
-def time(data: Mapping[str, Any], key: str) -> datetime | None:
-    value = text(data, key)
+def get_time(data: Mapping[str, Any], key: str) -> datetime | None:
+    value = get_text(data, key)
     return None if value is None else parse_time(value)
 
 

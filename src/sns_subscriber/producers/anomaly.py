@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Final
 
-from ._common import decimal, items, mapping, text, time
+from ._common import get_decimal, get_items, get_mapping, get_text, get_time
 
 __all__ = ["AnomalyRootCause", "CostAnomaly", "parse_cost_anomaly"]
 
@@ -60,41 +60,41 @@ class CostAnomaly:
 
 def _root_cause(data: Mapping[str, Any]) -> AnomalyRootCause:
     return AnomalyRootCause(
-        service=text(data, "service"),
-        region=text(data, "region"),
-        usage_type=text(data, "usageType"),
-        linked_account=text(data, "linkedAccount"),
-        linked_account_name=text(data, "linkedAccountName"),
-        contribution=decimal(mapping(data, "impact"), "contribution"),
+        service=get_text(data, "service"),
+        region=get_text(data, "region"),
+        usage_type=get_text(data, "usageType"),
+        linked_account=get_text(data, "linkedAccount"),
+        linked_account_name=get_text(data, "linkedAccountName"),
+        contribution=get_decimal(get_mapping(data, "impact"), "contribution"),
     )
 
 
 def parse_cost_anomaly(data: Mapping[str, Any], raw: str) -> CostAnomaly | None:
     """The anomaly in ``data``; ``None`` if ``data`` is not a Cost Anomaly Detection alert."""
-    anomaly_id = text(data, "anomalyId")
+    anomaly_id = get_text(data, "anomalyId")
     if anomaly_id is None or not any(key in data for key in _MARKERS):
         return None
-    impact, score = mapping(data, "impact"), mapping(data, "anomalyScore")
+    impact, score = get_mapping(data, "impact"), get_mapping(data, "anomalyScore")
     return CostAnomaly(
         anomaly_id=anomaly_id,
-        account_id=text(data, "accountId"),
-        account_name=text(data, "accountName"),
-        start_date=time(data, "anomalyStartDate"),
-        end_date=time(data, "anomalyEndDate"),
-        dimensional_value=text(data, "dimensionalValue"),
-        monitor_name=text(data, "monitorName"),
-        monitor_arn=text(data, "monitorArn"),
-        monitor_type=text(data, "monitorType"),
-        max_impact=decimal(impact, "maxImpact"),
-        total_impact=decimal(impact, "totalImpact"),
-        total_impact_percentage=decimal(impact, "totalImpactPercentage"),
-        total_expected_spend=decimal(impact, "totalExpectedSpend"),
-        total_actual_spend=decimal(impact, "totalActualSpend"),
-        max_score=decimal(score, "maxScore"),
-        current_score=decimal(score, "currentScore"),
-        root_causes=tuple(_root_cause(c) for c in items(data, "rootCauses") if isinstance(c, Mapping)),
-        details_link=text(data, "anomalyDetailsLink"),
-        subscription_id=text(data, "subscriptionId"),
-        subscription_name=text(data, "subscriptionName"),
+        account_id=get_text(data, "accountId"),
+        account_name=get_text(data, "accountName"),
+        start_date=get_time(data, "anomalyStartDate"),
+        end_date=get_time(data, "anomalyEndDate"),
+        dimensional_value=get_text(data, "dimensionalValue"),
+        monitor_name=get_text(data, "monitorName"),
+        monitor_arn=get_text(data, "monitorArn"),
+        monitor_type=get_text(data, "monitorType"),
+        max_impact=get_decimal(impact, "maxImpact"),
+        total_impact=get_decimal(impact, "totalImpact"),
+        total_impact_percentage=get_decimal(impact, "totalImpactPercentage"),
+        total_expected_spend=get_decimal(impact, "totalExpectedSpend"),
+        total_actual_spend=get_decimal(impact, "totalActualSpend"),
+        max_score=get_decimal(score, "maxScore"),
+        current_score=get_decimal(score, "currentScore"),
+        root_causes=tuple(_root_cause(c) for c in get_items(data, "rootCauses") if isinstance(c, Mapping)),
+        details_link=get_text(data, "anomalyDetailsLink"),
+        subscription_id=get_text(data, "subscriptionId"),
+        subscription_name=get_text(data, "subscriptionName"),
         raw=raw,
     )

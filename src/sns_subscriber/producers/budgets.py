@@ -1,7 +1,7 @@
 """AWS Budgets alerts (plain text, not JSON) and the "SNS Topic Verified!" test message.
 
-An alert is a sentence of prose plus ``Key: value`` lines (reference §4.3; every real sample
-is under ``tests/data/producers``)::
+An alert is a sentence of prose plus ``Key: value`` lines (every real sample is under
+``tests/data/producers``, with its source in ``SOURCES.md``)::
 
     AWS Budget Notification March 05, 2023
     AWS Account 265627204426

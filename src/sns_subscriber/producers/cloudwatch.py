@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Final
 
-from ._common import boolean, decimal, integer, items, mapping, text, time
+from ._common import get_bool, get_decimal, get_int, get_items, get_mapping, get_text, get_time
 
 __all__ = ["AlarmMetric", "AlarmTrigger", "CloudWatchAlarm", "parse_cloudwatch_alarm"]
 
@@ -87,57 +87,57 @@ def _dimensions(entries: tuple[Any, ...]) -> Dimensions:
 
 
 def _metric(data: Mapping[str, Any]) -> AlarmMetric:
-    stat = mapping(data, "MetricStat")
-    metric = mapping(stat, "Metric")
+    stat = get_mapping(data, "MetricStat")
+    metric = get_mapping(stat, "Metric")
     return AlarmMetric(
-        id=text(data, "Id"),
-        expression=text(data, "Expression"),
-        label=text(data, "Label"),
-        return_data=boolean(data, "ReturnData"),
-        metric_name=text(metric, "MetricName"),
-        namespace=text(metric, "Namespace"),
-        dimensions=_dimensions(items(metric, "Dimensions")),
-        period=integer(stat, "Period"),
-        stat=text(stat, "Stat"),
+        id=get_text(data, "Id"),
+        expression=get_text(data, "Expression"),
+        label=get_text(data, "Label"),
+        return_data=get_bool(data, "ReturnData"),
+        metric_name=get_text(metric, "MetricName"),
+        namespace=get_text(metric, "Namespace"),
+        dimensions=_dimensions(get_items(metric, "Dimensions")),
+        period=get_int(stat, "Period"),
+        stat=get_text(stat, "Stat"),
     )
 
 
 def _trigger(data: Mapping[str, Any]) -> AlarmTrigger:
     return AlarmTrigger(
-        metric_name=text(data, "MetricName"),
-        namespace=text(data, "Namespace"),
-        statistic=text(data, "Statistic") or text(data, "ExtendedStatistic"),
-        period=integer(data, "Period"),
-        evaluation_periods=integer(data, "EvaluationPeriods"),
-        datapoints_to_alarm=integer(data, "DatapointsToAlarm"),
-        comparison_operator=text(data, "ComparisonOperator"),
-        threshold=decimal(data, "Threshold"),
-        dimensions=_dimensions(items(data, "Dimensions")),
-        unit=text(data, "Unit"),
-        treat_missing_data=text(data, "TreatMissingData"),
-        metrics=tuple(_metric(m) for m in items(data, "Metrics") if isinstance(m, Mapping)),
-        threshold_metric_id=text(data, "ThresholdMetricId"),
+        metric_name=get_text(data, "MetricName"),
+        namespace=get_text(data, "Namespace"),
+        statistic=get_text(data, "Statistic") or get_text(data, "ExtendedStatistic"),
+        period=get_int(data, "Period"),
+        evaluation_periods=get_int(data, "EvaluationPeriods"),
+        datapoints_to_alarm=get_int(data, "DatapointsToAlarm"),
+        comparison_operator=get_text(data, "ComparisonOperator"),
+        threshold=get_decimal(data, "Threshold"),
+        dimensions=_dimensions(get_items(data, "Dimensions")),
+        unit=get_text(data, "Unit"),
+        treat_missing_data=get_text(data, "TreatMissingData"),
+        metrics=tuple(_metric(m) for m in get_items(data, "Metrics") if isinstance(m, Mapping)),
+        threshold_metric_id=get_text(data, "ThresholdMetricId"),
     )
 
 
 def parse_cloudwatch_alarm(data: Mapping[str, Any], raw: str) -> CloudWatchAlarm | None:
     """The alarm in ``data``; ``None`` unless it has ``AlarmName`` and ``NewStateValue``."""
-    name, new_state = text(data, "AlarmName"), text(data, "NewStateValue")
+    name, new_state = get_text(data, "AlarmName"), get_text(data, "NewStateValue")
     if name is None or new_state is None:
         return None
-    arn = text(data, "AlarmArn")
+    arn = get_text(data, "AlarmArn")
     arn_match = _ALARM_ARN.match(arn) if arn else None
     return CloudWatchAlarm(
         name=name,
-        description=text(data, "AlarmDescription"),
-        account_id=text(data, "AWSAccountId"),
-        region=text(data, "Region"),
+        description=get_text(data, "AlarmDescription"),
+        account_id=get_text(data, "AWSAccountId"),
+        region=get_text(data, "Region"),
         region_code=arn_match["region"] if arn_match else None,
         alarm_arn=arn,
-        old_state=text(data, "OldStateValue"),
+        old_state=get_text(data, "OldStateValue"),
         new_state=new_state,
-        reason=text(data, "NewStateReason"),
-        state_change_time=time(data, "StateChangeTime"),
-        trigger=_trigger(mapping(data, "Trigger")),
+        reason=get_text(data, "NewStateReason"),
+        state_change_time=get_time(data, "StateChangeTime"),
+        trigger=_trigger(get_mapping(data, "Trigger")),
         raw=raw,
     )

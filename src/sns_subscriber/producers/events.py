@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Final
 
-from ._common import freeze, items, mapping, strings, text
-from ._common import time as read_time  # this module's models have a field named time
+from ._common import freeze, get_items, get_mapping, get_strings, get_text, get_time
 
 __all__ = ["HEALTH_SOURCE", "EventBridgeEvent", "HealthEvent", "parse_eventbridge"]
 
@@ -57,19 +56,19 @@ class EventBridgeEvent:
         if self.source != HEALTH_SOURCE:
             return None
         detail = self.detail
-        descriptions = [d for d in items(detail, "eventDescription") if isinstance(d, Mapping)]
+        descriptions = [d for d in get_items(detail, "eventDescription") if isinstance(d, Mapping)]
         return HealthEvent(
-            event_arn=text(detail, "eventArn"),
-            service=text(detail, "service"),
-            event_type_code=text(detail, "eventTypeCode"),
-            category=text(detail, "eventTypeCategory"),
-            status=text(detail, "statusCode"),
-            start_time=read_time(detail, "startTime"),
-            end_time=read_time(detail, "endTime"),
-            description=text(descriptions[0], "latestDescription") if descriptions else None,
+            event_arn=get_text(detail, "eventArn"),
+            service=get_text(detail, "service"),
+            event_type_code=get_text(detail, "eventTypeCode"),
+            category=get_text(detail, "eventTypeCategory"),
+            status=get_text(detail, "statusCode"),
+            start_time=get_time(detail, "startTime"),
+            end_time=get_time(detail, "endTime"),
+            description=get_text(descriptions[0], "latestDescription") if descriptions else None,
             affected_entities=tuple(
                 e["entityValue"]
-                for e in items(detail, "affectedEntities")
+                for e in get_items(detail, "affectedEntities")
                 if isinstance(e, Mapping) and isinstance(e.get("entityValue"), str)
             ),
         )
@@ -77,18 +76,18 @@ class EventBridgeEvent:
 
 def parse_eventbridge(data: Mapping[str, Any], raw: str) -> EventBridgeEvent | None:
     """The event in ``data``; ``None`` unless it has ``source`` and ``detail-type``."""
-    source, detail_type = text(data, "source"), text(data, "detail-type")
+    source, detail_type = get_text(data, "source"), get_text(data, "detail-type")
     if source is None or detail_type is None:
         return None
     return EventBridgeEvent(
-        id=text(data, "id"),
-        version=text(data, "version"),
+        id=get_text(data, "id"),
+        version=get_text(data, "version"),
         source=source,
         detail_type=detail_type,
-        account=text(data, "account"),
-        region=text(data, "region"),
-        time=read_time(data, "time"),
-        resources=strings(data, "resources"),
-        detail=freeze(mapping(data, "detail")),
+        account=get_text(data, "account"),
+        region=get_text(data, "region"),
+        time=get_time(data, "time"),
+        resources=get_strings(data, "resources"),
+        detail=freeze(get_mapping(data, "detail")),
         raw=raw,
     )

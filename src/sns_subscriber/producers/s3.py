@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import unquote_plus
 
-from ._common import integer, items, mapping, text, time
+from ._common import get_int, get_items, get_mapping, get_text, get_time
 
 __all__ = ["S3Event", "S3Record", "parse_s3"]
 
@@ -45,20 +45,20 @@ class S3Event:
 
 
 def _record(data: Mapping[str, Any]) -> S3Record:
-    s3 = mapping(data, "s3")
-    obj = mapping(s3, "object")
-    key = text(obj, "key")
+    s3 = get_mapping(data, "s3")
+    obj = get_mapping(s3, "object")
+    key = get_text(obj, "key")
     return S3Record(
-        event_name=text(data, "eventName"),
-        event_time=time(data, "eventTime"),
-        region=text(data, "awsRegion"),
-        bucket=text(mapping(s3, "bucket"), "name"),
+        event_name=get_text(data, "eventName"),
+        event_time=get_time(data, "eventTime"),
+        region=get_text(data, "awsRegion"),
+        bucket=get_text(get_mapping(s3, "bucket"), "name"),
         key=unquote_plus(key) if key is not None else None,
-        size=integer(obj, "size"),
-        etag=text(obj, "eTag"),
-        version_id=text(obj, "versionId"),
-        sequencer=text(obj, "sequencer"),
-        configuration_id=text(s3, "configurationId"),
+        size=get_int(obj, "size"),
+        etag=get_text(obj, "eTag"),
+        version_id=get_text(obj, "versionId"),
+        sequencer=get_text(obj, "sequencer"),
+        configuration_id=get_text(s3, "configurationId"),
     )
 
 
@@ -68,12 +68,12 @@ def parse_s3(data: Mapping[str, Any], raw: str) -> S3Event | None:
         return S3Event(
             records=(),
             test_event=True,
-            test_bucket=text(data, "Bucket"),
-            test_time=time(data, "Time"),
+            test_bucket=get_text(data, "Bucket"),
+            test_time=get_time(data, "Time"),
             raw=raw,
         )
     records = [
-        r for r in items(data, "Records") if isinstance(r, Mapping) and r.get("eventSource") == "aws:s3"
+        r for r in get_items(data, "Records") if isinstance(r, Mapping) and r.get("eventSource") == "aws:s3"
     ]
     if not records:
         return None

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Final, Literal
 
-from ._common import EMPTY, freeze, integer, items, mapping, strings, text, time
+from ._common import EMPTY, freeze, get_int, get_items, get_mapping, get_strings, get_text, get_time
 
 __all__ = [
     "SESBounce",
@@ -121,17 +121,17 @@ class SESEvent:
 
 
 def _mail(data: Mapping[str, Any]) -> SESMail:
-    common = mapping(data, "commonHeaders")
+    common = get_mapping(data, "commonHeaders")
     return SESMail(
-        message_id=text(data, "messageId"),
-        source=text(data, "source"),
-        source_arn=text(data, "sourceArn"),
-        destination=strings(data, "destination"),
-        timestamp=time(data, "timestamp"),
-        subject=text(common, "subject"),
-        sending_account_id=text(data, "sendingAccountId"),
+        message_id=get_text(data, "messageId"),
+        source=get_text(data, "source"),
+        source_arn=get_text(data, "sourceArn"),
+        destination=get_strings(data, "destination"),
+        timestamp=get_time(data, "timestamp"),
+        subject=get_text(common, "subject"),
+        sending_account_id=get_text(data, "sendingAccountId"),
         common_headers=freeze(common),
-        tags=freeze(mapping(data, "tags")),
+        tags=freeze(get_mapping(data, "tags")),
     )
 
 
@@ -145,53 +145,53 @@ def _emails(entries: tuple[Any, ...]) -> tuple[str, ...]:
 
 def _bounce(part: Mapping[str, Any]) -> SESBounce:
     return SESBounce(
-        bounce_type=text(part, "bounceType"),
-        bounce_subtype=text(part, "bounceSubType"),
+        bounce_type=get_text(part, "bounceType"),
+        bounce_subtype=get_text(part, "bounceSubType"),
         recipients=tuple(
             SESBouncedRecipient(
                 email=r["emailAddress"],
-                status=text(r, "status"),
-                action=text(r, "action"),
-                diagnostic=text(r, "diagnosticCode"),
+                status=get_text(r, "status"),
+                action=get_text(r, "action"),
+                diagnostic=get_text(r, "diagnosticCode"),
             )
-            for r in items(part, "bouncedRecipients")
+            for r in get_items(part, "bouncedRecipients")
             if isinstance(r, Mapping) and isinstance(r.get("emailAddress"), str)
         ),
-        feedback_id=text(part, "feedbackId"),
-        timestamp=time(part, "timestamp"),
-        reporting_mta=text(part, "reportingMTA"),
+        feedback_id=get_text(part, "feedbackId"),
+        timestamp=get_time(part, "timestamp"),
+        reporting_mta=get_text(part, "reportingMTA"),
     )
 
 
 def _complaint(part: Mapping[str, Any]) -> SESComplaint:
     return SESComplaint(
-        recipients=_emails(items(part, "complainedRecipients")),
-        feedback_type=text(part, "complaintFeedbackType"),
-        feedback_id=text(part, "feedbackId"),
-        timestamp=time(part, "timestamp"),
-        complaint_subtype=text(part, "complaintSubType"),
-        user_agent=text(part, "userAgent"),
-        arrival_date=time(part, "arrivalDate"),
+        recipients=_emails(get_items(part, "complainedRecipients")),
+        feedback_type=get_text(part, "complaintFeedbackType"),
+        feedback_id=get_text(part, "feedbackId"),
+        timestamp=get_time(part, "timestamp"),
+        complaint_subtype=get_text(part, "complaintSubType"),
+        user_agent=get_text(part, "userAgent"),
+        arrival_date=get_time(part, "arrivalDate"),
     )
 
 
 def _delivery(part: Mapping[str, Any]) -> SESDelivery:
     return SESDelivery(
-        recipients=strings(part, "recipients"),
-        smtp_response=text(part, "smtpResponse"),
-        processing_time_ms=integer(part, "processingTimeMillis"),
-        timestamp=time(part, "timestamp"),
-        reporting_mta=text(part, "reportingMTA"),
-        remote_mta_ip=text(part, "remoteMtaIp"),
+        recipients=get_strings(part, "recipients"),
+        smtp_response=get_text(part, "smtpResponse"),
+        processing_time_ms=get_int(part, "processingTimeMillis"),
+        timestamp=get_time(part, "timestamp"),
+        reporting_mta=get_text(part, "reportingMTA"),
+        remote_mta_ip=get_text(part, "remoteMtaIp"),
     )
 
 
 def parse_ses(data: Mapping[str, Any], raw: str) -> SESEvent | None:
     """The SES event in ``data``; ``None`` if ``data`` is not an SES notification."""
-    kind = text(data, "notificationType")
+    kind = get_text(data, "notificationType")
     fmt: Literal["notification", "event"] = "notification"
     if kind is None:
-        kind, fmt = text(data, "eventType"), "event"
+        kind, fmt = get_text(data, "eventType"), "event"
     if kind is None:
         return None
     if kind == SUBSCRIPTION_SUCCEEDED and fmt == "notification":
@@ -200,7 +200,7 @@ def parse_ses(data: Mapping[str, Any], raw: str) -> SESEvent | None:
     if not isinstance(mail, Mapping):
         return None
     name = _PART_NAMES.get(kind) or kind[:1].lower() + kind[1:]
-    part = mapping(data, name)
+    part = get_mapping(data, name)
     return SESEvent(
         event_type=kind,
         format=fmt,

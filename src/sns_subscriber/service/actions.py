@@ -50,7 +50,7 @@ def _email_backend(config: Config, cache: dict[str, Any], closers: list[Callable
                 f'{config.source}: email.backend = "ses" needs email.ses_region', value="email.ses_region"
             )
         backend = SESBackend(region)
-    else:
+    else:  # "console": config.py checked the name against BACKEND_KINDS
         backend = ConsoleBackend()
     cache["email-backend"] = backend
     closers.append(backend.close)

@@ -58,7 +58,7 @@ class UnclaimedWatch:
 
     def check(self) -> int:
         """One look; returns how many messages waited since the previous look (and warns)."""
-        records = self.store.list(status=InboxStatus.RECEIVED, limit=self.sample)
+        records = self.store.list_messages(status=InboxStatus.RECEIVED, limit=self.sample)
         ids = frozenset(r.message_id for r in records)
         waiting = len(ids & self._seen)
         self._seen = ids

@@ -185,7 +185,9 @@ class InboxStore(Protocol):
 
     def get(self, message_id: str) -> InboxRecord | None: ...
 
-    def list(self, *, status: InboxStatus | None = None, limit: int = 100) -> builtins.list[InboxRecord]:
+    def list_messages(
+        self, *, status: InboxStatus | None = None, limit: int = 100
+    ) -> builtins.list[InboxRecord]:
         """Newest first, optionally only one status."""
         ...
 

@@ -536,7 +536,9 @@ class PostgresStore:
         row = self._fetchone("get", (message_id,))
         return None if row is None else _record(row)
 
-    def list(self, *, status: InboxStatus | None = None, limit: int = 100) -> builtins.list[InboxRecord]:
+    def list_messages(
+        self, *, status: InboxStatus | None = None, limit: int = 100
+    ) -> builtins.list[InboxRecord]:
         check_limit(limit)
         if status is None:
             rows = self._fetchall("list", (limit,))

@@ -531,7 +531,9 @@ class SQLiteStore:
             ).fetchone()
         return None if row is None else _record(row)
 
-    def list(self, *, status: InboxStatus | None = None, limit: int = 100) -> builtins.list[InboxRecord]:
+    def list_messages(
+        self, *, status: InboxStatus | None = None, limit: int = 100
+    ) -> builtins.list[InboxRecord]:
         check_limit(limit)
         with self._read() as conn:
             if status is None:
