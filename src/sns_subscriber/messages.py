@@ -7,13 +7,13 @@ those exact strings, and re-rendering a timestamp is how other validators broke.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Literal, TypeAlias, TypeVar
+from typing import Final, Literal, TypeAlias, TypeVar
 
 __all__ = [
     "EMPTY_ATTRIBUTES",
@@ -52,13 +52,31 @@ class TopicArn:
         return _parse_arn(arn)
 
 
-@functools.lru_cache(maxsize=512)
+#: Longer than any real topic ARN (a 256-character name in the longest partition and region).
+MAX_TOPIC_ARN_LENGTH: Final = 400
+_MAX_CACHED_ARNS: Final = 512
+# Valid ARNs only, at most 400 characters each: a stranger's junk TopicArn (up to the whole
+# body) must not be kept alive by a cache. An endpoint sees a handful of topics over and over.
+_ARN_CACHE: dict[str, TopicArn] = {}
+_ARN_CACHE_LOCK: Final = threading.Lock()
+
+
 def _parse_arn(arn: str) -> TopicArn | None:
-    # An endpoint sees a handful of topics over and over: parse each once.
+    topic = _ARN_CACHE.get(arn)
+    if topic is not None:
+        return topic
+    if len(arn) > MAX_TOPIC_ARN_LENGTH:
+        return None
     match = _ARN.fullmatch(arn)
     if match is None:
         return None
-    return TopicArn(match["partition"], match["region"], match["account"], match["name"])
+    topic = TopicArn(match["partition"], match["region"], match["account"], match["name"])
+    with _ARN_CACHE_LOCK:
+        if len(_ARN_CACHE) >= _MAX_CACHED_ARNS:
+            # Only a flood of distinct valid-looking ARNs fills it: start over, stay bounded.
+            _ARN_CACHE.clear()
+        _ARN_CACHE[arn] = topic
+    return topic
 
 
 def parse_timestamp(value: str) -> datetime | None:
