@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Final
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.x509.oid import NameOID
 
@@ -181,8 +182,14 @@ def load_signing_certificate(pem: bytes, *, expected_name: str | None, now: date
         raise InvalidCertificateError("certificate body is not exactly one PEM certificate")
     try:
         cert = x509.load_pem_x509_certificate(pem)
-    except ValueError as exc:
-        raise InvalidCertificateError(f"certificate does not parse: {exc}") from exc
+        return _check_certificate(cert, expected_name=expected_name, now=now)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        # cryptography parses lazily: an unknown key type or a malformed extension surfaces
+        # only when read. A certificate we cannot read is an invalid one, not our bug (500).
+        raise InvalidCertificateError(f"certificate does not parse: {str(exc)[:200]}") from exc
+
+
+def _check_certificate(cert: x509.Certificate, *, expected_name: str | None, now: datetime) -> SigningCertificate:
     public_key = cert.public_key()
     if not isinstance(public_key, RSAPublicKey):
         raise InvalidCertificateError("certificate key is not RSA", value=type(public_key).__name__)

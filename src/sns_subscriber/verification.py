@@ -45,6 +45,7 @@ __all__ = ["AsyncVerifier", "InsecurePolicyWarning", "VerificationPolicy", "Veri
 M = TypeVar("M", bound=SNSMessage)
 Clock = Callable[[], datetime]
 
+_MAX_TRUSTED_URL_LENGTH: Final = 512
 _ARN_PATTERN: Final = re.compile(r"^arn:[a-z*][a-z0-9*-]*:sns:[a-z0-9*-]+:[0-9*]+:[A-Za-z0-9_.*-]+$")
 
 
@@ -250,6 +251,8 @@ class _BaseVerifier:
 
     def _trusted_url(self, url: str) -> bool:
         if not self.trusted_url_hosts:
+            return False
+        if len(url) > _MAX_TRUSTED_URL_LENGTH:  # the cache keys on it: keep what it holds small
             return False
         parts = urlsplit(url)
         return (
