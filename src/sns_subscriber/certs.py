@@ -189,7 +189,9 @@ def load_signing_certificate(pem: bytes, *, expected_name: str | None, now: date
         raise InvalidCertificateError(f"certificate does not parse: {str(exc)[:200]}") from exc
 
 
-def _check_certificate(cert: x509.Certificate, *, expected_name: str | None, now: datetime) -> SigningCertificate:
+def _check_certificate(
+    cert: x509.Certificate, *, expected_name: str | None, now: datetime
+) -> SigningCertificate:
     public_key = cert.public_key()
     if not isinstance(public_key, RSAPublicKey):
         raise InvalidCertificateError("certificate key is not RSA", value=type(public_key).__name__)
