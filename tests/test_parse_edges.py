@@ -19,11 +19,19 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from sns_subscriber import InvalidCertificateError, RejectedMessageError, VerificationPolicy, Verifier, parse
+from sns_subscriber import (
+    InvalidCertificateError,
+    RejectedMessageError,
+    UntrustedCertificateURLError,
+    VerificationPolicy,
+    Verifier,
+    parse,
+)
 from sns_subscriber.messages import parse_timestamp
 from sns_subscriber.service.config import load_config
 from sns_subscriber.service.runtime import Runtime, build_runtime
 from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit
+from sns_subscriber.verification import InsecurePolicyWarning
 
 from .support.servers import request, serve_asgi
 
@@ -188,3 +196,20 @@ def test_attack_unreadable_certificate_is_invalid_not_a_500(sns_kit: SNSTestKit,
     )
     with pytest.raises(InvalidCertificateError, match="does not parse"):
         verifier.verify(parse(sns_kit.body(sns_kit.notification(TEST_TOPIC_ARN, "m"))))
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1/SimpleNotificationService-x.pem", "http://localhost:4566/" + "a" * 600 + ".pem"]
+)
+def test_attack_malformed_or_huge_url_with_a_trusted_development_host_is_untrusted(
+    sns_kit: SNSTestKit, url: str
+) -> None:
+    """With a LocalStack host trusted, a certificate URL that does not even split (or that is
+    too long to be worth caching) is untrusted (403), not a ValueError escaping as 500."""
+    policy = VerificationPolicy(allowed_topic_arns=(TEST_TOPIC_ARN,))
+    with pytest.warns(InsecurePolicyWarning, match="development only"):
+        verifier = Verifier(policy, trusted_url_hosts=frozenset({"localhost:4566"}), fetch=False)
+    fields: dict[str, Any] = sns_kit.notification(TEST_TOPIC_ARN, "m")
+    fields["SigningCertURL"] = url
+    with pytest.raises(UntrustedCertificateURLError):
+        verifier.verify(parse(json.dumps(fields)))

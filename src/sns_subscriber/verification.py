@@ -273,7 +273,10 @@ class _BaseVerifier:
             return False
         if len(url) > _MAX_TRUSTED_URL_LENGTH:  # the cache keys on it: keep what it holds small
             return False
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # "http://[::1/x.pem": a malformed URL is not trusted (nor a 500)
+            return False
         return (
             parts.scheme in ("http", "https")
             and parts.netloc in self.trusted_url_hosts
