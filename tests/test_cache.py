@@ -588,3 +588,41 @@ def test_hits_do_not_call_the_loader_again() -> None:
         cache.get(url)
     assert loader.calls == [url]
     assert cache.stats.hits == 999
+
+
+def test_url_served_without_the_network_is_never_rationed(loader: ScriptedLoader, clock: FakeClock) -> None:
+    """A pinned certificate (the loader needs no download) never asks the ration, even when
+    junk has used it up."""
+    pinned = "https://example.test/pinned.pem"
+    cache = CertificateCache(
+        loader, clock=clock, new_urls_per_minute=1, needs_network=lambda url: url != pinned
+    )
+    cache.get("https://example.test/junk-1.pem")
+    with pytest.raises(CertificateFetchError, match="too many"):
+        cache.get("https://example.test/junk-2.pem")
+    assert cache.get(pinned) == f"value:{pinned}:1"
+
+
+def test_each_client_has_its_own_share_within_the_overall_one(
+    loader: ScriptedLoader, clock: FakeClock
+) -> None:
+    cache = CertificateCache(loader, clock=clock, new_urls_per_minute=3, new_urls_per_client_per_minute=2)
+    for n in range(2):
+        cache.get(f"https://example.test/a-{n}.pem", client="192.0.2.1")
+    with pytest.raises(CertificateFetchError, match="from one client"):
+        cache.get("https://example.test/a-2.pem", client="192.0.2.1")
+    cache.get("https://example.test/b-0.pem", client="192.0.2.2")
+    with pytest.raises(CertificateFetchError, match="too many"):  # the overall share is used up
+        cache.get("https://example.test/c-0.pem", client="192.0.2.3")
+    clock.advance(seconds=61)
+    assert (
+        cache.get("https://example.test/a-2.pem", client="192.0.2.1")
+        == "value:https://example.test/a-2.pem:1"
+    )
+
+
+def test_vouched_url_is_never_rationed(loader: ScriptedLoader, clock: FakeClock) -> None:
+    cache = CertificateCache(loader, clock=clock, new_urls_per_minute=0)
+    url = "https://example.test/vouched.pem"
+    cache.vouch(url)
+    assert cache.get(url) == f"value:{url}:1"

@@ -8,6 +8,7 @@ through the real service app on 127.0.0.1.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -15,11 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
-from sns_subscriber import RejectedMessageError, parse
+from sns_subscriber import (
+    InvalidCertificateError,
+    RejectedMessageError,
+    UntrustedCertificateURLError,
+    VerificationPolicy,
+    Verifier,
+    parse,
+)
+from sns_subscriber.messages import parse_timestamp
 from sns_subscriber.service.config import load_config
 from sns_subscriber.service.runtime import Runtime, build_runtime
 from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit
+from sns_subscriber.verification import InsecurePolicyWarning
 
 from .support.servers import request, serve_asgi
 
@@ -133,3 +145,71 @@ def test_attack_parser_edge_cases_are_400s_from_the_service(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert not any(r.exc_info for r in caplog.records)
     assert sum(runtime.store.counts().values()) == 0
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "expected"),
+    [
+        ("2026-03-06T19:53:21.424Z", "2026-03-06T19:53:21.424000+00:00"),
+        ("2026-03-06T19:53:21.424+01:00", "2026-03-06T18:53:21.424000+00:00"),
+        ("2026-03-06T19:53:21.123456789Z", "2026-03-06T19:53:21.123456+00:00"),
+        ("2026-03-06T19:53:21Z", "2026-03-06T19:53:21+00:00"),
+        ("0001-01-01T00:00:00.000+01:00", None),  # before year 1 in UTC: would overflow a comparison
+        ("9999-12-31T23:59:59.999-01:00", None),
+        ("２０２６-03-06T19:53:21.424Z", None),  # fullwidth digits
+        ("2026-03-06T19:53:21.424Z" + " " * 100_000, None),
+    ],
+)
+def test_timestamps_parse_to_utc_or_not_at_all(timestamp: str, expected: str | None) -> None:
+    """Offsets are honoured (they were mangled), and a time that cannot be compared with "now"
+    without overflowing is refused at parse time instead of failing later as a 500."""
+    parsed = parse_timestamp(timestamp)
+    assert (parsed.isoformat() if parsed else None) == expected
+
+
+def test_attack_fullwidth_digits_in_topic_arn_are_malformed(sns_kit: SNSTestKit) -> None:
+    fields: dict[str, Any] = sns_kit.notification(TEST_TOPIC_ARN, "m")
+    fields["TopicArn"] = "arn:aws:sns:us-east-1:１２３４５６７８９０１２:t"
+    with pytest.raises(RejectedMessageError, match="TopicArn"):
+        parse(json.dumps(fields))
+
+
+def _unknown_key_algorithm(pem: bytes) -> bytes:
+    """``pem`` with its key's algorithm OID (rsaEncryption) changed to one nobody knows: the
+    certificate still loads (cryptography parses lazily) but its key cannot be read."""
+    der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    rsa_encryption = bytes.fromhex("06092a864886f70d010101")
+    assert der.count(rsa_encryption) == 1
+    changed = der.replace(rsa_encryption, rsa_encryption[:-1] + b"\x7f")
+    body = base64.encodebytes(changed).decode().replace("\n", "")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return ("-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n").encode()
+
+
+def test_attack_unreadable_certificate_is_invalid_not_a_500(sns_kit: SNSTestKit, tmp_path: Path) -> None:
+    """A certificate whose key (or extensions) cannot be read is an InvalidCertificateError
+    (403), not an exception the cache treats as a bug (500)."""
+    cert_dir = sns_kit.write_cert_dir(tmp_path / "certs")
+    (cert_dir / sns_kit.cert_filename).write_bytes(_unknown_key_algorithm(sns_kit.certificate_pem))
+    verifier = Verifier(
+        VerificationPolicy(allowed_topic_arns=(TEST_TOPIC_ARN,)), cert_dir=cert_dir, fetch=False
+    )
+    with pytest.raises(InvalidCertificateError, match="does not parse"):
+        verifier.verify(parse(sns_kit.body(sns_kit.notification(TEST_TOPIC_ARN, "m"))))
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1/SimpleNotificationService-x.pem", "http://localhost:4566/" + "a" * 600 + ".pem"]
+)
+def test_attack_malformed_or_huge_url_with_a_trusted_development_host_is_untrusted(
+    sns_kit: SNSTestKit, url: str
+) -> None:
+    """With a LocalStack host trusted, a certificate URL that does not even split (or that is
+    too long to be worth caching) is untrusted (403), not a ValueError escaping as 500."""
+    policy = VerificationPolicy(allowed_topic_arns=(TEST_TOPIC_ARN,))
+    with pytest.warns(InsecurePolicyWarning, match="development only"):
+        verifier = Verifier(policy, trusted_url_hosts=frozenset({"localhost:4566"}), fetch=False)
+    fields: dict[str, Any] = sns_kit.notification(TEST_TOPIC_ARN, "m")
+    fields["SigningCertURL"] = url
+    with pytest.raises(UntrustedCertificateURLError):
+        verifier.verify(parse(json.dumps(fields)))

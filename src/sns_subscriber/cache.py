@@ -410,16 +410,12 @@ class KnownURLFile:
         except OSError as exc:
             logger.warning("cannot read known certificate URLs from %s: %s", self.path, exc)
             return []
-        urls: list[str] = []
+        urls: dict[str, None] = {}  # ordered, without duplicates
         for line in data.decode("utf-8", "replace").splitlines():
             url = line.strip()
-            if (
-                url.startswith(("https://", "http://"))
-                and len(url) <= self.MAX_URL_LENGTH
-                and url not in urls
-            ):
-                urls.append(url)
-        return urls[-_MAX_VOUCHED:]
+            if url.startswith(("https://", "http://")) and len(url) <= self.MAX_URL_LENGTH:
+                urls[url] = None
+        return list(urls)[-_MAX_VOUCHED:]
 
     def save(self, urls: list[str]) -> None:
         text = "".join(f"{url}\n" for url in urls[-_MAX_VOUCHED:])

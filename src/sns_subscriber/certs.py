@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Final
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.x509.oid import NameOID
 
@@ -111,22 +112,38 @@ def expected_certificate_name(region: str) -> str:
     return f"sns.{partition.dns_suffix}"
 
 
-@functools.lru_cache(maxsize=1024)
+_URL_SHAPE_REASON: Final = (
+    "SigningCertURL must be https://<sns host>/SimpleNotificationService-<32 hex>.pem "
+    "with no user, port, query or fragment"
+)
+#: "https://" + a 253-character host + the 63-character path: nothing longer can be valid.
+_MAX_CERT_URL_LENGTH: Final = 8 + 253 + 63
+
+
 def _url_decision(url: str, topic_arn: str) -> str | None:
-    """``None`` when ``url`` is acceptable for ``topic``, else the reason it is not."""
+    """``None`` when ``url`` is acceptable for ``topic``, else the reason it is not.
+
+    Not cached per URL (URLs come from strangers; a cache keyed on them is memory they pin):
+    a length test, one anchored match on at most 324 characters and a cached per-topic host.
+    """
+    if len(url) > _MAX_CERT_URL_LENGTH:
+        return _URL_SHAPE_REASON
     match = _CERT_URL.fullmatch(url)
     if match is None:
-        return (
-            "SigningCertURL must be https://<sns host>/SimpleNotificationService-<32 hex>.pem "
-            "with no user, port, query or fragment"
-        )
+        return _URL_SHAPE_REASON
     topic = TopicArn.parse(topic_arn)
-    expected = sns_host(topic) if topic is not None else None
+    expected = _sns_host_of(topic) if topic is not None else None
     if expected is None:
         return "TopicArn's region does not belong to its partition"
     if match["host"] != expected:
         return f"SigningCertURL host must be {expected}, the SNS host of the topic's region"
     return None
+
+
+@functools.lru_cache(maxsize=256)
+def _sns_host_of(topic: TopicArn) -> str | None:
+    # Keyed on parsed, valid topics (each at most MAX_TOPIC_ARN_LENGTH long): bounded memory.
+    return sns_host(topic)
 
 
 def check_certificate_url(url: str, topic_arn: str, *, message_id: str | None = None) -> None:
@@ -165,8 +182,16 @@ def load_signing_certificate(pem: bytes, *, expected_name: str | None, now: date
         raise InvalidCertificateError("certificate body is not exactly one PEM certificate")
     try:
         cert = x509.load_pem_x509_certificate(pem)
-    except ValueError as exc:
-        raise InvalidCertificateError(f"certificate does not parse: {exc}") from exc
+        return _check_certificate(cert, expected_name=expected_name, now=now)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        # cryptography parses lazily: an unknown key type or a malformed extension surfaces
+        # only when read. A certificate we cannot read is an invalid one, not our bug (500).
+        raise InvalidCertificateError(f"certificate does not parse: {str(exc)[:200]}") from exc
+
+
+def _check_certificate(
+    cert: x509.Certificate, *, expected_name: str | None, now: datetime
+) -> SigningCertificate:
     public_key = cert.public_key()
     if not isinstance(public_key, RSAPublicKey):
         raise InvalidCertificateError("certificate key is not RSA", value=type(public_key).__name__)

@@ -7,13 +7,13 @@ those exact strings, and re-rendering a timestamp is how other validators broke.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Literal, TypeAlias, TypeVar
+from typing import Final, Literal, TypeAlias, TypeVar
 
 __all__ = [
     "EMPTY_ATTRIBUTES",
@@ -32,9 +32,13 @@ MessageType = Literal["Notification", "SubscriptionConfirmation", "UnsubscribeCo
 
 _ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):sns:(?P<region>[a-z]{2,}(?:-[a-z0-9]+)+-\d+):"
-    r"(?P<account>\d{12}):(?P<name>[A-Za-z0-9_-]{1,256}(?:\.fifo)?)$"
+    r"(?P<account>\d{12}):(?P<name>[A-Za-z0-9_-]{1,256}(?:\.fifo)?)$",
+    re.ASCII,  # \d is 0-9 only, not every script's digits
 )
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$")
+_TIMESTAMP = re.compile(
+    r"^(?P<base>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d{1,9}))?(?P<zone>Z|[+-]\d{2}:\d{2})$",
+    re.ASCII,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,36 +56,54 @@ class TopicArn:
         return _parse_arn(arn)
 
 
-@functools.lru_cache(maxsize=512)
+#: Longer than any real topic ARN (a 256-character name in the longest partition and region).
+MAX_TOPIC_ARN_LENGTH: Final = 400
+_MAX_CACHED_ARNS: Final = 512
+# Valid ARNs only, at most 400 characters each: a stranger's junk TopicArn (up to the whole
+# body) must not be kept alive by a cache. An endpoint sees a handful of topics over and over.
+_ARN_CACHE: dict[str, TopicArn] = {}
+_ARN_CACHE_LOCK: Final = threading.Lock()
+
+
 def _parse_arn(arn: str) -> TopicArn | None:
-    # An endpoint sees a handful of topics over and over: parse each once.
+    topic = _ARN_CACHE.get(arn)
+    if topic is not None:
+        return topic
+    if len(arn) > MAX_TOPIC_ARN_LENGTH:
+        return None
     match = _ARN.fullmatch(arn)
     if match is None:
         return None
-    return TopicArn(match["partition"], match["region"], match["account"], match["name"])
+    topic = TopicArn(match["partition"], match["region"], match["account"], match["name"])
+    with _ARN_CACHE_LOCK:
+        if len(_ARN_CACHE) >= _MAX_CACHED_ARNS:
+            # Only a flood of distinct valid-looking ARNs fills it: start over, stay bounded.
+            _ARN_CACHE.clear()
+        _ARN_CACHE[arn] = topic
+    return topic
 
 
 def parse_timestamp(value: str) -> datetime | None:
-    """Parse an SNS ISO-8601 timestamp (``2026-03-06T19:53:21.424Z``); ``None`` if invalid."""
-    if not _TIMESTAMP.fullmatch(value):
-        return None
-    if len(value) == 24 and value[19] == "." and value[23] == "Z":
+    """Parse an SNS ISO-8601 timestamp (``2026-03-06T19:53:21.424Z``); ``None`` if invalid.
+
+    The result is in UTC. A time with an offset is accepted too (SNS always sends ``Z``)."""
+    if len(value) == 24 and value[19] == "." and value[23] == "Z" and value.isascii():
         # The one format SNS sends (milliseconds, "Z"): no rewriting needed.
         try:
-            return datetime.fromisoformat(value)
+            return datetime.fromisoformat(value) if _TIMESTAMP.fullmatch(value) else None
         except ValueError:
             return None
-    try:
-        # fromisoformat in 3.11 takes "Z" and 1-6 fractional digits; trim nanoseconds.
-        head, dot, tail = value.partition(".")
-        if dot:
-            digits = "".join(c for c in tail if c.isdigit())
-            zone = tail[len(digits) :]
-            value = f"{head}.{digits[:6].ljust(3, '0')}{zone}"
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
+    match = _TIMESTAMP.fullmatch(value) if len(value) <= 40 else None
+    if match is None:
         return None
-    return parsed if parsed.tzinfo is not None else None
+    fraction = match["fraction"]
+    # fromisoformat in 3.11 takes 1-6 fractional digits (3 or 6 before 3.11): trim nanoseconds.
+    text = match["base"] + (f".{fraction[:6].ljust(3, '0')}" if fraction else "") + match["zone"]
+    try:
+        # In UTC, so that comparing with "now" can never overflow (year 1 at +01:00 would).
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)

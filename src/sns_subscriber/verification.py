@@ -37,7 +37,7 @@ from .exceptions import (
     UntrustedCertificateURLError,
 )
 from .fetch import fetch_certificate_pem
-from .messages import Notification, SNSMessage
+from .messages import MAX_TOPIC_ARN_LENGTH, Notification, SNSMessage
 from .signing import algorithm_for, verify_signature
 
 __all__ = ["AsyncVerifier", "InsecurePolicyWarning", "VerificationPolicy", "Verifier"]
@@ -45,6 +45,7 @@ __all__ = ["AsyncVerifier", "InsecurePolicyWarning", "VerificationPolicy", "Veri
 M = TypeVar("M", bound=SNSMessage)
 Clock = Callable[[], datetime]
 
+_MAX_TRUSTED_URL_LENGTH: Final = 512
 _ARN_PATTERN: Final = re.compile(r"^arn:[a-z*][a-z0-9*-]*:sns:[a-z0-9*-]+:[0-9*]+:[A-Za-z0-9_.*-]+$")
 
 
@@ -56,14 +57,27 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _compile_topic_pattern(pattern: str) -> re.Pattern[str]:
+def _compile_topic_pattern(pattern: str) -> tuple[re.Pattern[str], ...]:
+    """One regex per ARN field: "*" matches within one field only, so
+    "arn:aws:sns:*:123456789012:alerts" cannot be stretched across the account boundary."""
     if not _ARN_PATTERN.fullmatch(pattern):
         raise ConfigurationError(
             "allowed topic must be an SNS topic ARN, optionally with * wildcards", value=pattern
         )
-    # "*" matches within one ARN field only, so "arn:aws:sns:*:123456789012:alerts" cannot be
-    # stretched across the account boundary.
-    return re.compile("^" + "[^:]*".join(re.escape(part) for part in pattern.split("*")) + "$")
+    return tuple(_field_glob(part) for part in pattern.split(":"))
+
+
+def _field_glob(glob: str) -> re.Pattern[str]:
+    # Every "*" but the last is an atomic lazy group: it takes the first place where the text
+    # after it fits and never reconsiders. Within one field (no ":" to align on) the earliest
+    # fit is always the best one, and the match stays linear. Plain ".*" for every "*"
+    # backtracked polynomially: a stranger's TopicArn against "a*a*a*a*b" took seconds, before
+    # any signature was checked.
+    first, *rest = (re.escape(part) for part in glob.split("*"))
+    if not rest:
+        return re.compile(first)
+    *middle, last = rest
+    return re.compile(first + "".join(f"(?>.*?{part})" for part in middle) + f".*{last}", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,7 +100,7 @@ class VerificationPolicy:
     #: Tolerated clock difference between SNS and this host, both directions.
     clock_skew: timedelta = timedelta(minutes=5)
     signature_versions: frozenset[str] = frozenset({"1", "2"})
-    _patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+    _patterns: tuple[tuple[re.Pattern[str], ...], ...] = field(init=False, repr=False, compare=False)
     _exact: frozenset[str] = field(init=False, repr=False, compare=False)
     _oldest_notification: timedelta = field(init=False, repr=False, compare=False)
     _oldest_confirmation: timedelta = field(init=False, repr=False, compare=False)
@@ -129,7 +143,13 @@ class VerificationPolicy:
     def topic_allowed(self, topic_arn: str) -> bool:
         if self.allow_any_topic or topic_arn in self._exact:
             return True
-        return any(p.fullmatch(topic_arn) for p in self._patterns)
+        if not self._patterns or len(topic_arn) > MAX_TOPIC_ARN_LENGTH:
+            return False
+        fields = topic_arn.split(":")
+        return any(
+            len(fields) == len(globs) and all(g.fullmatch(f) for g, f in zip(globs, fields, strict=True))
+            for globs in self._patterns
+        )
 
 
 class _PinnedThenFetched:
@@ -252,7 +272,12 @@ class _BaseVerifier:
     def _trusted_url(self, url: str) -> bool:
         if not self.trusted_url_hosts:
             return False
-        parts = urlsplit(url)
+        if len(url) > _MAX_TRUSTED_URL_LENGTH:  # the cache keys on it: keep what it holds small
+            return False
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # "http://[::1/x.pem": a malformed URL is not trusted (nor a 500)
+            return False
         return (
             parts.scheme in ("http", "https")
             and parts.netloc in self.trusted_url_hosts

@@ -134,7 +134,29 @@ def load_json(raw: str, *, lenient: bool = False) -> object | None:
         loaded: object = json.loads(stripped)
     except (ValueError, RecursionError):
         return None
-    return loaded
+    # The parsers and freeze() recurse into what they read: a payload nested deeper than any
+    # AWS producer's would end as a RecursionError (and a traceback in the log) there.
+    return loaded if _nesting_within(loaded, MAX_JSON_DEPTH) else None
+
+
+#: Far deeper than any AWS producer's payload (they nest a handful of levels).
+MAX_JSON_DEPTH = 64
+
+
+def _nesting_within(value: object, limit: int) -> bool:
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:  # iterative, so the check itself cannot overflow the stack
+        current, depth = pending.pop()
+        if isinstance(current, dict):
+            children: Any = current.values()
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        if depth > limit:
+            return False
+        pending.extend((child, depth + 1) for child in children)
+    return True
 
 
 def _drop_trailing_commas(source: str) -> str:
