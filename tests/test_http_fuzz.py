@@ -218,7 +218,14 @@ def test_fuzzed_requests_to_the_asgi_app_never_500_nor_touch_the_store_when_reje
 
     valid = KIT.notification(TEST_TOPIC_ARN, "an example that must be accepted")
     forged = dict(KIT.notification(TEST_TOPIC_ARN, "signed"), Message="forged")
-    plain = {"extra": [], "splits": [], "declared": None, "chunked": False, "sns": True, "plausible": True}
+    plain: dict[str, Any] = {
+        "extra": [],
+        "splits": [],
+        "declared": None,
+        "chunked": False,
+        "sns": True,
+        "plausible": True,
+    }
 
     @FUZZ
     @example(method="POST", path=PATH, body=KIT.body(valid), **plain)  # 200
