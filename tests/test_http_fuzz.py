@@ -141,11 +141,15 @@ def sns_headers(body: bytes) -> list[tuple[str, str]]:
     return headers
 
 
-def _no_errors_handler() -> tuple[logging.Handler, list[logging.LogRecord]]:
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler(level=logging.ERROR)
-    handler.emit = records.append  # type: ignore[method-assign]
-    return handler, records
+class _Errors(logging.Handler):
+    """Collects every ERROR (or worse) record."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 def _store_state(runtime: Runtime) -> tuple[dict[Any, int], int]:
@@ -213,7 +217,8 @@ def test_fuzzed_requests_to_the_asgi_app_never_500_nor_touch_the_store_when_reje
 
     app = create_app(runtime, run_worker=False)
     seen: set[int] = set()
-    handler, errors = _no_errors_handler()
+    handler = _Errors()
+    errors = handler.records
     logging.getLogger().addHandler(handler)
 
     valid = KIT.notification(TEST_TOPIC_ARN, "an example that must be accepted")
