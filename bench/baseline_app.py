@@ -4,7 +4,7 @@ receiver must do, and nothing more.
 Per request it reads the body, ``json.loads`` it, builds SNS's string to sign from the
 parsed fields and verifies ONE RSA signature (SHA256withRSA) with the signing key, then
 answers 200. No strict parsing, no policy, no storage. It runs under uvicorn with exactly
-the settings of ``sns-subscriber serve`` (see ``sns_subscriber/cli/service.py``).
+the settings of ``sns-subscriber serve`` (see ``sns_subscriber/service/server.py``).
 
     python -m bench.baseline_app --port 8090 --public-key cert.pem
 """
@@ -62,18 +62,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--public-key", type=Path, required=True, help="PEM certificate of the signer")
     args = parser.parse_args()
+    from sns_subscriber.service.config import load_config  # noqa: PLC0415
+    from sns_subscriber.service.server import uvicorn_config  # noqa: PLC0415
+
     app = create_app(load_public_key(args.public_key))
-    # The same settings as `sns-subscriber serve`.
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=args.port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=30,
-        server_header=False,
-    )
+    # The same server as `sns-subscriber serve` with its default settings (parser, event loop,
+    # connection limits and deadlines).
+    config = uvicorn_config(app, load_config(data={}, environ={}), host="127.0.0.1", port=args.port)
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""/metrics: never on the event loop, cached inbox counts, and not open to everyone."""
+"""/metrics and /readyz: never on the event loop, never a thread per request, not open to everyone."""
 
 from __future__ import annotations
 
@@ -185,3 +185,50 @@ def test_metrics_on_their_own_listener(
     assert refused.status == 401
     assert scraped.status == 200
     assert b'sns_requests_total{endpoint="/sns",result="accepted",status="200"} 1.0' in scraped.body
+
+
+def test_concurrent_readiness_probes_share_one_store_ping(runtime: Runtime) -> None:
+    """Thread starvation: every /readyz ran its own store ping in a worker thread; with a
+    stalled database a burst of probes held every thread that certificate loads and
+    confirmations need. Probes arriving while one ping runs now wait for that one."""
+    from sns_subscriber.service.app import create_app
+
+    entered, release = threading.Event(), threading.Event()
+    pings: list[int] = []
+    real_ping = runtime.store.ping
+
+    def stuck_ping() -> None:
+        pings.append(1)
+        entered.set()
+        release.wait(30)
+        real_ping()
+
+    runtime.store.ping = stuck_ping  # type: ignore[method-assign]
+    statuses: list[int] = []
+    arrived = threading.Semaphore(0)
+    app = create_app(runtime, run_worker=False)
+
+    async def counting(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/readyz":
+            arrived.release()
+        await app(scope, receive, send)
+
+    with serve_asgi(counting) as base:
+        probes = [
+            threading.Thread(
+                target=lambda: statuses.append(request(base + "/readyz", method="GET", timeout=60).status)
+            )
+            for _ in range(12)
+        ]
+        probes[0].start()
+        assert entered.wait(10)
+        for probe in probes[1:]:
+            probe.start()
+        for _ in probes:
+            assert arrived.acquire(timeout=10)  # every probe has reached the app
+        assert request(base + "/healthz", method="GET", timeout=10).status == 200  # not stuck
+        release.set()
+        for probe in probes:
+            probe.join(30)
+    assert statuses == [200] * 12
+    assert len(pings) == 1

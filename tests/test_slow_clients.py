@@ -141,3 +141,20 @@ def test_content_length_with_transfer_encoding_is_refused_and_closed(served: Ser
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert answer.count(b"HTTP/1.1 ") == 1  # the smuggled GET was not answered
     assert stored(served) == 0
+
+
+def test_endless_request_headers_are_refused_and_the_connection_closed(
+    served: Served, sns_kit: SNSTestKit
+) -> None:
+    """Memory exhaustion through headers: httptools keeps every header line of a request head
+    that never ends (40 MB were held for one connection). Past 32 KiB the head is refused
+    (431 with httptools, 400 from h11's own limit) and the connection closed."""
+    sock = connect(served.port)
+    sock.sendall(b"POST /sns HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    line = b"X-Padding: " + b"a" * 8000 + b"\r\n"
+    with contextlib.suppress(OSError):  # the server closes while we are still sending
+        for _ in range(1000):  # 8 MB, far past any sensible head
+            sock.sendall(line)
+    answer = read_until_closed(sock)
+    assert answer.startswith((b"HTTP/1.1 431 ", b"HTTP/1.1 400 "))
+    assert deliver(served, sns_kit, "after the endless head") == 200

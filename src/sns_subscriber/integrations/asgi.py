@@ -147,9 +147,11 @@ async def read_request(
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:
         headers.setdefault(raw_name.decode("latin-1"), raw_value.decode("latin-1"))
-    declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise MessageTooLargeError(f"body is {declared} bytes, over the {limit}-byte cap")
+    declared = headers.get("content-length", "")
+    # ASCII digits only ("²".isdigit() is true), and no int() of thousands of digits (Python
+    # refuses those with ValueError): anything longer than 18 digits is over any cap.
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
+        raise MessageTooLargeError(f"body is {declared[:20]} bytes, over the {limit}-byte cap")
     if timeout is None:
         body = await _read_body(receive, limit)
     else:

@@ -61,9 +61,17 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    # One store probe at a time, shared by every /readyz request that arrives meanwhile: with
+    # a stalled database each probe holds a worker thread until it times out, and a flood of
+    # probes would take every thread certificate loads and confirmations need.
+    probe: asyncio.Future[None] | None = None
+
     async def readyz(_: Request) -> Response:
+        nonlocal probe
+        if probe is None or probe.done():
+            probe = asyncio.ensure_future(asyncio.to_thread(runtime.store.ping))
         try:
-            await asyncio.to_thread(runtime.store.ping)
+            await asyncio.shield(probe)
         except SNSSubscriberError as exc:
             return JSONResponse(
                 {"status": "unavailable", "detail": exc.reason},

@@ -71,7 +71,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     S("service", "request_timeout_seconds", "float", 10.0, "Answer 503 with Retry-After when a message is not stored within this time (SNS waits 15 s)."),
     S("store", "url", "str", "sqlite:///sns-subscriber.db", "Inbox store: sqlite:///path or postgresql://user@host:port/db."),
     S("store", "synchronous", "str", "full", "SQLite durability: full (fsync every commit) or normal.", choices=("full", "normal")),
-    S("store", "max_pending", "int", 1024, "Messages that may wait for a commit; past it new ones get 503 with Retry-After at once."),
+    S("store", "max_pending", "int", 4096, "Messages that may wait for a commit; past it new ones get 503 with Retry-After at once."),
     S("verification", "cert_dir", "str", None, "Directory of pinned SNS certificates (file name = URL basename)."),
     S("verification", "fetch", "bool", True, "Download certificates not in cert_dir over HTTPS."),
     S("verification", "max_age_seconds", "int", 3600, "Reject Notifications older than this (replays)."),

@@ -12,6 +12,8 @@ connections are open, idle ones included, so the idle connections would lock SNS
 - a header deadline: a connection whose request head is not complete within
   ``header_timeout`` seconds of its opening (or of the end of its previous response) is closed,
   with a 408 when it had started sending one;
+- a head size cap (:data:`MAX_HEAD_BYTES`, 431 and close): httptools accepts header lines
+  without end, each kept in memory;
 - a connection cap: past ``max_connections`` open connections, a new one closes the oldest
   connection that is still waiting for a request head (an idle keep-alive one or a slow
   client), so a flood of idle connections cannot keep a real delivery out; when every
@@ -37,6 +39,14 @@ __all__ = ["protocol_class", "uvicorn_config"]
 
 logger = logging.getLogger("sns_subscriber.service")
 
+#: Largest request line plus headers: SNS sends about 1 KiB. httptools has no limit of its own
+#: (a client could send headers until memory runs out); h11's is set to the same.
+MAX_HEAD_BYTES = 32 * 1024
+
+_HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 24\r\nconnection: close\r\n\r\nrequest head is too large"
+)
 _REQUEST_TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
     b"content-length: 25\r\nconnection: close\r\n\r\nrequest head not received"
@@ -63,6 +73,7 @@ def protocol_class(http: str, *, header_timeout: float, max_connections: int) ->
         _head_timer: asyncio.TimerHandle | None = None
         _head_cycle: object = None
         _head_bytes = False
+        _head_size = 0
 
         def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
@@ -83,8 +94,16 @@ def protocol_class(http: str, *, header_timeout: float, max_connections: int) ->
                 self._await_head()  # the first bytes of a pipelined or kept-alive request
             self._head_bytes = True
             super().data_received(data)
-            if self._head_timer is not None and self.cycle is not self._head_cycle:
+            if self._head_timer is None:
+                return
+            if self.cycle is not self._head_cycle:
                 self._drop_waiting()  # the request head is complete
+                return
+            self._head_size += len(data)
+            if self._head_size > MAX_HEAD_BYTES and not self.transport.is_closing():
+                self._drop_waiting()
+                self.transport.write(_HEAD_TOO_LARGE)
+                self.transport.close()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
@@ -107,6 +126,7 @@ def protocol_class(http: str, *, header_timeout: float, max_connections: int) ->
                 return
             self._head_cycle = self.cycle
             self._head_bytes = False
+            self._head_size = 0
             self._head_timer = self.loop.call_later(header_timeout, self._head_timed_out)
             waiting[self] = None
 
@@ -162,6 +182,9 @@ def uvicorn_config(
         # 503 to a real delivery while slow clients hold the rest; the cap above closes those.
         # It still bounds the request tasks (a task can outlive its connection).
         limit_concurrency=max_connections + 1,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        # No WebSocket routes: an Upgrade request is an ordinary (refused) HTTP request.
+        ws="none",
         timeout_keep_alive=config.get("service.keep_alive_seconds"),
         log_config=None,
         access_log=False,

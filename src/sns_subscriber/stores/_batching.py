@@ -33,9 +33,9 @@ logger = logging.getLogger("sns_subscriber.stores")
 
 T = TypeVar("T")
 
-#: Rows that may wait for a commit: about half a second of a fast store's work, and far more
-#: than a healthy store ever has queued.
-DEFAULT_MAX_PENDING = 1024
+#: Rows that may wait for a commit: a fraction of a second of a healthy store's work (group
+#: commit writes some 20,000 rows a second), so only a slow or stalled store ever fills it.
+DEFAULT_MAX_PENDING = 4096
 #: Bytes of bodies that may wait for a commit.
 DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024
 
