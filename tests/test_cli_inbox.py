@@ -47,7 +47,10 @@ def run(config: Path, *args: str) -> Result:
 
 
 def add(store: InboxStore, kit: SNSTestKit, *, subject: str | None = "hello", message: str = "text") -> str:
-    fields = kit.notification(TEST_TOPIC_ARN, message, subject=subject)
+    # SNS (and so the kit) refuses control characters in a signed Subject; the inbox column can
+    # still hold one (rows stored before that check), so the hostile text goes there.
+    signed_subject = subject if subject is None or subject.isprintable() else None
+    fields = kit.notification(TEST_TOPIC_ARN, message, subject=signed_subject)
     store.add(
         NewMessage(
             message_id=fields["MessageId"],

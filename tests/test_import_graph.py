@@ -14,7 +14,7 @@ PACKAGE = ROOT / "src" / "sns_subscriber"
 
 #: Bottom first. A module's layer is found by its longest listed prefix.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("exceptions", "types"),  # vocabulary
+    ("exceptions", "types", "redaction", "_files"),  # vocabulary and leaf helpers
     ("inbound", "messages", "outcome"),  # values
     ("parsing", "signing", "certs", "fetch"),  # protocol
     ("cache", "verification"),  # state
