@@ -14,8 +14,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ..delivery import Delivery
 from ..exceptions import ConfigurationError, SNSSubscriberError
 from ..producers.budgets import BudgetAlert, format_percent
+from .budget_facts import BudgetFacts, budget_facts
 from .email import EmailBackend, Templates
 from .owners import OwnerResolver, Recipient, clean_display_text, unique_recipients, validate_email_address
 
@@ -38,25 +38,28 @@ TEXT_TEMPLATE: Final = "budget_alert.txt.j2"
 HTML_TEMPLATE: Final = "budget_alert.html.j2"
 SUBJECT_TEMPLATE: Final = "budget_alert.subject.j2"
 
-_MONTHS: Final = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
+_MEASURES: Final = {
+    "cost": "cost",
+    "usage": "usage",
+    "ri_utilization": "utilization",
+    "ri_coverage": "coverage",
+    "savings_plans_utilization": "utilization",
+    "savings_plans_coverage": "coverage",
+}
+_BUDGET_TYPES: Final = {
+    "cost": "Cost",
+    "usage": "Usage",
+    "ri_utilization": "Reservation utilization",
+    "ri_coverage": "Reservation coverage",
+    "savings_plans_utilization": "Savings Plans utilization",
+    "savings_plans_coverage": "Savings Plans coverage",
+}
 _PERIOD_TEXT: Final = {
     "daily": "for the previous day",
     "monthly": "for the current month",
     "quarterly": "for the current quarter",
     "annual": "for the current year",
 }
-_BUDGET_TYPES: Final = {
-    "cost": ("Cost", "cost"),
-    "usage": ("Usage", "usage"),
-    "ri_utilization": ("Reservation utilization", "utilization"),
-    "ri_coverage": ("Reservation coverage", "coverage"),
-    "savings_plans_utilization": ("Savings Plans utilization", "utilization"),
-    "savings_plans_coverage": ("Savings Plans coverage", "coverage"),
-}
-_SYMBOLS: Final = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
 # The e-mail must never let its reader unsubscribe the endpoint (design §3), even if a
 # link like that was published inside the alert text itself.
 _UNSUBSCRIBE_LINK: Final = re.compile(r"https?://\S*[?&]Action=Unsubscribe\S*", re.IGNORECASE)
@@ -70,76 +73,100 @@ class EmailSendError(SNSSubscriberError):
     code = "email_failed"
 
 
-def _money(value: Decimal | None, currency: str | None) -> str | None:
-    if value is None:
-        return None
-    if currency is None:
-        return f"{value:f}"
-    symbol = _SYMBOLS.get(currency)
-    return f"{symbol}{value:,.2f}" if symbol else f"{value:,.2f} {currency}"
-
-
-def _date_text(value: date | None) -> str | None:
-    # Not strftime("%B"): that follows the process locale, and the e-mail is always English.
-    return None if value is None else f"{_MONTHS[value.month - 1]} {value.day}, {value.year}"
-
-
 def _redact(text: str, unsubscribe_url: str | None) -> str:
     if unsubscribe_url:
         text = text.replace(unsubscribe_url, "[link removed]")
     return _UNSUBSCRIBE_LINK.sub("[link removed]", text)
 
 
+def _lead(facts: BudgetFacts, measure: str, period_text: str | None) -> str:
+    """The opening sentence, the same in both parts."""
+    budget = f'Your AWS budget "{facts.budget_name}"' if facts.budget_name else "One of your AWS budgets"
+    account = f" (AWS account {facts.account_id})" if facts.account_id else ""
+    when = f" {period_text}" if period_text else ""
+    head = f"{budget}{account} {facts.verb} {facts.threshold}"
+    if facts.amount is None:
+        return f"{head}{when}."
+    if facts.is_forecast:
+        return f"{head}: its {measure}{when} is forecast to reach {facts.amount}."
+    if facts.alert_type == "ACTUAL":
+        return f"{head}: its actual {measure}{when} is {facts.amount}."
+    return f"{head}: its {measure}{when} is {facts.amount}."
+
+
 def budget_alert_context(
     alert: BudgetAlert, recipient: Recipient, *, sns_message_id: str = "", unsubscribe_url: str | None = None
 ) -> dict[str, Any]:
-    """The variables the templates see. Unknown facts are ``None``, never the text "None"."""
-    budget_type, measure = _BUDGET_TYPES.get(alert.budget_type or "", (None, "cost"))
+    """The variables the templates see. Unknown facts are ``None``, never the text "None".
+
+    ``paragraphs`` and ``details`` are what both parts say, in order, so the plain-text and
+    the HTML e-mail cannot tell different stories.
+    """
+    facts = budget_facts(alert)
+    budget_type = _BUDGET_TYPES.get(alert.budget_type or "")
+    measure = _MEASURES.get(alert.budget_type or "", "cost")
     percent = format_percent(alert.threshold_percent) if alert.threshold_percent is not None else None
-    threshold_percent = f"{percent}%" if percent is not None else None
-    threshold_amount = alert.threshold_amount_text or _money(alert.threshold_amount, alert.currency)
-    budgeted = alert.budgeted_amount_text or _money(alert.budgeted_amount, alert.currency)
-    amount = alert.amount_text or _money(alert.amount, alert.currency)
     amount_label = {"ACTUAL": "Actual amount", "FORECASTED": "Forecasted amount"}.get(
         alert.alert_type or "", "Amount"
     )
     period_text = _PERIOD_TEXT.get(alert.period or "")
-    budget_name = clean_display_text(alert.budget_name)
-    notification_date = _date_text(alert.notification_date)
-    threshold = " ".join(
-        filter(None, (threshold_percent, f"({threshold_amount})" if threshold_amount else None))
-    )
+    threshold = facts.threshold if facts.threshold_percent or facts.threshold_amount else None
+    if threshold and facts.threshold_amount and facts.threshold_amount not in threshold:
+        threshold += f" ({facts.threshold_amount})"
+    progress = facts.progress
+    period = None
+    if alert.period and progress is not None:
+        period = f"{alert.period.capitalize()}: {progress.text}"
+    elif alert.period and period_text:
+        period = f"{alert.period.capitalize()} ({period_text})"
+    paragraphs = [_lead(facts, measure, period_text)]
+    if facts.is_forecast:
+        paragraphs.append(
+            "This is a forecast: the spending has not happened yet, so there is still time to act."
+        )
+    if not alert.complete:
+        paragraphs.append(
+            "This alert could not be read completely. What is known is listed below, "
+            "followed by the alert exactly as AWS sent it."
+        )
     details = [
-        ("Budget", budget_name),
+        ("Budget", facts.budget_name),
         ("Alert type", alert.alert_type),
-        ("Alert threshold", threshold or None),
-        ("Budgeted amount", budgeted),
-        (amount_label, amount),
+        ("Alert threshold", threshold),
+        ("Budgeted amount", facts.budgeted),
+        (amount_label, facts.amount),
         ("Budget type", budget_type),
-        ("Period", f"{alert.period.capitalize()} ({period_text})" if alert.period and period_text else None),
+        ("Period", period),
         ("AWS account", alert.account_id),
-        ("Notification date", notification_date),
+        ("Notification date", facts.notification_date),
     ]
     return {
         "alert": alert,
+        "facts": facts,
         "recipient": recipient,
         "name": recipient.name,
-        "budget_name": budget_name,
+        "reason": recipient.reason,
+        "budget_name": facts.budget_name,
         "alert_type": alert.alert_type,
-        "is_forecast": alert.alert_type == "FORECASTED",
+        "is_forecast": facts.is_forecast,
         "measure": measure,
         "percent": percent,
-        "threshold_percent": threshold_percent,
-        "threshold_amount": threshold_amount,
-        "budgeted": budgeted,
-        "amount": amount,
+        "threshold_percent": facts.threshold_percent,
+        "threshold_amount": facts.threshold_amount,
+        "budgeted": facts.budgeted,
+        "amount": facts.amount,
         "amount_label": amount_label,
         "period": alert.period,
         "period_text": period_text,
+        "progress": progress,
         "account_id": alert.account_id,
-        "notification_date": notification_date,
+        "notification_date": facts.notification_date,
         "budget_type": budget_type,
         "complete": alert.complete,
+        "headline": facts.headline,
+        "summary": facts.summary,
+        "console_url": facts.console_url,
+        "paragraphs": paragraphs,
         "details": [(label, value) for label, value in details if value],
         "raw": _redact(alert.raw, unsubscribe_url).strip(),
         "sns_message_id": sns_message_id,

@@ -7,6 +7,7 @@ deployments list owners in the configuration (:class:`ConfigOwnerResolver`).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ __all__ = [
     "OwnerResolver",
     "Recipient",
     "clean_display_text",
+    "fallback_reason",
     "unique_recipients",
     "validate_email_address",
 ]
@@ -82,10 +84,14 @@ class Recipient:
 
     email: str
     name: str | None = None
+    #: Why this person gets the e-mail when they are not the budget's owner (a fallback
+    #: recipient), shown in the e-mail; ``None`` for owners.
+    reason: str | None = None
 
     def __post_init__(self) -> None:
         validate_email_address(self.email)
         object.__setattr__(self, "name", clean_display_text(self.name))
+        object.__setattr__(self, "reason", clean_display_text(self.reason))
 
     @property
     def address(self) -> Address:
@@ -174,4 +180,18 @@ class ConfigOwnerResolver:
 
     def __call__(self, alert: BudgetAlert) -> list[Recipient]:
         matched = unique_recipients(owner.recipient for owner in self.owners if owner.matches(alert))
-        return matched or list(self.fallback)
+        if matched:
+            return matched
+        reason = fallback_reason(alert)
+        return [dataclasses.replace(recipient, reason=reason) for recipient in self.fallback]
+
+
+def fallback_reason(alert: BudgetAlert, why: str | None = None) -> str:
+    """What a fallback recipient is told about why they got the e-mail."""
+    budget = f'budget "{clean_display_text(alert.budget_name)}"' if alert.budget_name else "this budget"
+    account = f" in AWS account {alert.account_id}" if alert.account_id else ""
+    cause = f" ({why})" if why else ""
+    return (
+        f"You receive this e-mail as a fallback recipient: no owner matched {budget}{account}{cause}. "
+        "Name an owner for it to have its alerts reach the right people."
+    )
