@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .delivery import Delivery
 from .exceptions import StoreUnavailableError
 from .messages import RawNotification
+from .pacing import RetryLater
 from .parsing import parse
 from .producers import detect
 from .routing import Router
@@ -74,7 +75,7 @@ class Worker:
         self.retry = retry or RetryPolicy()
         self.poll_interval = poll_interval
         self.producers = dict(producers or {})
-        #: Called with (message_id, "done" | "retrying" | "dead") for metrics.
+        #: Called with (message_id, "done" | "retrying" | "deferred" | "dead") for metrics.
         self.on_result = on_result
         #: Called with (handler name, "ok" | "failed" | "skipped") for metrics; "skipped"
         #: means it had succeeded on an earlier attempt and was not run again.
@@ -128,6 +129,8 @@ class Worker:
         """Run the handlers of one claimed message; return its new status."""
         try:
             unrecorded = self._run_handlers(record)
+        except RetryLater as later:  # not a failure: the destination asked us to come back
+            return self._later(record, later)
         except Exception as exc:  # a handler's failure is data: retry or dead, never a crash
             return self._failed(record, exc)
         if not self.store.complete(record.message_id, self.worker_id, actions=unrecorded):
@@ -223,6 +226,15 @@ class Worker:
         self.store.retry(record.message_id, self.worker_id, error=error, delay_seconds=delay)
         self._report(record.message_id, "retrying")
         return "retrying"
+
+    def _later(self, record: InboxRecord, later: RetryLater) -> str:
+        # The attempt is given back: a rate-limited destination must never make a message dead.
+        logger.info("message %s deferred %.1fs: %s", record.message_id, later.delay, later.reason)
+        self.store.defer(
+            record.message_id, self.worker_id, reason=later.reason[:2000], delay_seconds=later.delay
+        )
+        self._report(record.message_id, "deferred")
+        return "deferred"
 
     def _report(self, message_id: str, result: str) -> None:
         if self.on_result is not None:

@@ -2,7 +2,7 @@
 
 ``budget-email`` e-mails each alert's owners (``[[budget_owners]]``, fallback
 ``email.fallback``); ``webhook:<name>`` and ``slack:<name>`` forward to a ``[[webhooks]]``
-entry. One e-mail backend is shared by every endpoint, so SMTP connections are reused.
+entry (its ``format`` may be json, slack or teams). One e-mail backend is shared by every endpoint, so SMTP connections are reused.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from ..actions.webhook import WebhookAction
 from ..delivery import Delivery
 from ..exceptions import ConfigurationError
+from ..pacing import Pacer
 from .config import Config
 
 __all__ = ["make_action"]
@@ -77,7 +78,7 @@ def _budget_email(config: Config, cache: dict[str, Any], closers: list[Callable[
     )
 
 
-def _webhook(kind: str, name: str, config: Config) -> Handler:
+def _webhook(kind: str, name: str, config: Config, cache: dict[str, Any]) -> Handler:
     entry = next((t for t in config.tables["webhooks"] if t["name"] == name), None)
     if entry is None:
         raise ConfigurationError(
@@ -89,12 +90,20 @@ def _webhook(kind: str, name: str, config: Config) -> Handler:
             f"{config.source}: webhook {name}: the variable {entry['secret_env']} named by secret_env is unset",
             value=name,
         )
+    if not entry["rate_per_second"] > 0:
+        raise ConfigurationError(
+            f"{config.source}: webhook {name}: rate_per_second must be above 0", value=name
+        )
+    # One pacer per destination, shared by every endpoint that posts to it.
+    pacer = cache.setdefault(f"pacer:{name}", Pacer(entry["rate_per_second"]))
     return WebhookAction(
         entry["url"],
         format="slack" if kind == "slack" else entry["format"],
         secret=secret,
         timeout=entry["timeout_seconds"],
         producers=frozenset(entry["producers"]),
+        pacer=pacer,
+        max_wait=entry["max_wait_seconds"],
     )
 
 
@@ -105,7 +114,7 @@ def make_action(
         return _budget_email(config, cache, closers)
     kind, _, name = action.partition(":")
     if kind in ("webhook", "slack") and name:
-        return _webhook(kind, name, config)
+        return _webhook(kind, name, config, cache)
     raise ConfigurationError(
         f"{config.source}: unknown action {action!r} (use log, budget-email, webhook:<name> or slack:<name>)",
         value=action,

@@ -96,10 +96,12 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     S("budget_owners[]", "account", "str", None, "Only for alerts of this 12-digit AWS account."),
     S("webhooks[]", "name", "str", None, "Name used in endpoint actions as webhook:<name> or slack:<name>.", required=True),
     S("webhooks[]", "url", "str", None, "URL to POST to.", required=True),
-    S("webhooks[]", "format", "str", "json", "Payload: json (the typed event) or slack (incoming-webhook text)."),
+    S("webhooks[]", "format", "str", "json", "Payload: json (the typed event), slack (incoming-webhook blocks) or teams (Adaptive Card for a Teams Workflows webhook)."),
     S("webhooks[]", "secret_env", "str", None, "Environment variable holding the HMAC-SHA256 signing secret."),
     S("webhooks[]", "timeout_seconds", "float", 10.0, "Request timeout."),
     S("webhooks[]", "producers", "list[str]", [], "Only forward these producers (empty: all)."),
+    S("webhooks[]", "rate_per_second", "float", 1.0, "Most POSTs a second to this destination (Slack allows about 1)."),
+    S("webhooks[]", "max_wait_seconds", "float", 30.0, "Longest wait for a 429's Retry-After before the message is put back for later (not counted as an attempt)."),
 )  # fmt: skip
 
 _SECTIONS: Final = {s.section.rstrip("[]"): s.section.endswith("[]") for s in SETTINGS}

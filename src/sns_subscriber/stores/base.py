@@ -183,6 +183,11 @@ class InboxStore(Protocol):
         """PROCESSING -> DEAD, if ``worker_id`` still holds the message."""
         ...
 
+    def defer(self, message_id: str, worker_id: str, *, reason: str, delay_seconds: float) -> bool:
+        """PROCESSING -> RETRYING due ``delay_seconds`` from now, giving back the attempt the
+        claim counted: a destination said "later" (HTTP 429), which is not a failure."""
+        ...
+
     def get(self, message_id: str) -> InboxRecord | None: ...
 
     def list(self, *, status: InboxStatus | None = None, limit: int = 100) -> builtins.list[InboxRecord]:

@@ -153,6 +153,11 @@ _STATEMENTS: Final[dict[str, LiteralString]] = {
         " next_attempt_at = %(next_attempt_at)s, lease_owner = NULL, lease_until = NULL, updated_at = %(now)s"
         " WHERE message_id = %(message_id)s AND status = 'processing' AND lease_owner = %(owner)s"
     ),
+    "defer": (
+        "UPDATE {inbox} SET status = 'retrying', attempts = greatest(attempts - 1, 0), last_error = %(error)s,"
+        " next_attempt_at = %(next_attempt_at)s, lease_owner = NULL, lease_until = NULL, updated_at = %(now)s"
+        " WHERE message_id = %(message_id)s AND status = 'processing' AND lease_owner = %(owner)s"
+    ),
     "get": "SELECT " + _RECORD_COLUMNS + " FROM {inbox} WHERE message_id = %s",
     "list": "SELECT " + _RECORD_COLUMNS + " FROM {inbox} ORDER BY received_at DESC, seq DESC LIMIT %s",
     "list_status": (
@@ -515,6 +520,17 @@ class PostgresStore:
 
     def fail(self, message_id: str, worker_id: str, *, error: str) -> bool:
         return self._finish(message_id, worker_id, InboxStatus.DEAD, error=error)
+
+    def defer(self, message_id: str, worker_id: str, *, reason: str, delay_seconds: float) -> bool:
+        now = self._now()
+        params = {
+            "error": clean_text(reason),
+            "next_attempt_at": now + timedelta(seconds=max(0.0, delay_seconds)),
+            "now": now,
+            "message_id": message_id,
+            "owner": worker_id,
+        }
+        return self._rowcount("defer", params) == 1
 
     # -- inspecting and administering ---------------------------------------------------------------
 

@@ -148,6 +148,11 @@ _FINISH: Final = """
     SET status = :status, last_error = coalesce(:error, last_error), next_attempt_at = :next_attempt_at,
         lease_owner = NULL, lease_until = NULL, updated_at = :now
     WHERE message_id = :message_id AND status = 'processing' AND lease_owner = :owner"""
+_DEFER: Final = """
+    UPDATE inbox
+    SET status = 'retrying', attempts = max(attempts - 1, 0), last_error = :error,
+        next_attempt_at = :next_attempt_at, lease_owner = NULL, lease_until = NULL, updated_at = :now
+    WHERE message_id = :message_id AND status = 'processing' AND lease_owner = :owner"""
 _RECORD_ACTION: Final = """
     INSERT INTO inbox_actions (message_id, action_key, done_at) VALUES (?, ?, ?)
     ON CONFLICT (message_id, action_key) DO NOTHING"""
@@ -510,6 +515,18 @@ class SQLiteStore:
 
     def fail(self, message_id: str, worker_id: str, *, error: str) -> bool:
         return self._finish(message_id, worker_id, InboxStatus.DEAD, error=error)
+
+    def defer(self, message_id: str, worker_id: str, *, reason: str, delay_seconds: float) -> bool:
+        now = self._now()
+        params = {
+            "error": clean_text(reason),
+            "next_attempt_at": _ts(now + timedelta(seconds=max(0.0, delay_seconds))),
+            "now": _ts(now),
+            "message_id": message_id,
+            "owner": worker_id,
+        }
+        with self._write() as conn:
+            return conn.execute(_DEFER, params).rowcount == 1
 
     # -- inspecting and administering --------------------------------------------------------
 
