@@ -21,9 +21,19 @@ if TYPE_CHECKING:
     )
     from .producers import ProducerEvent
 
-__all__ = ["ActionLedger", "Delivery"]
+__all__ = ["SKIPPED", "ActionLedger", "Delivery"]
 
 T = TypeVar("T")
+
+
+class _Skipped:
+    def __repr__(self) -> str:
+        return "SKIPPED"
+
+
+#: What a handler returns when the message needed nothing from it (e.g. a budget alert that
+#: no owner and no fallback recipient claims): metrics count it as "skipped", not "ok".
+SKIPPED = _Skipped()
 
 
 class ActionLedger(Protocol):

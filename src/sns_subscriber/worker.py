@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .delivery import Delivery
+from .delivery import SKIPPED, Delivery
 from .exceptions import StoreUnavailableError
 from .messages import RawNotification
 from .pacing import RetryLater
@@ -78,7 +78,8 @@ class Worker:
         #: Called with (message_id, "done" | "retrying" | "deferred" | "dead") for metrics.
         self.on_result = on_result
         #: Called with (handler name, "ok" | "failed" | "skipped") for metrics; "skipped"
-        #: means it had succeeded on an earlier attempt and was not run again.
+        #: means it had succeeded on an earlier attempt and was not run again, or that it
+        #: returned :data:`~sns_subscriber.delivery.SKIPPED` (nothing to do, e.g. no recipient).
         self.on_action = on_action
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stopping = threading.Event()
@@ -189,12 +190,12 @@ class Worker:
             try:
                 result = route.handler(delivery)
                 if asyncio.iscoroutine(result):
-                    self._event_loop().run_until_complete(result)
+                    result = self._event_loop().run_until_complete(result)
             except Exception:
                 self._report_action(route.name, "failed")
                 raise
             pending = key
-            self._report_action(route.name, "ok")
+            self._report_action(route.name, "skipped" if result is SKIPPED else "ok")
         return [] if pending is None else [pending]
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:

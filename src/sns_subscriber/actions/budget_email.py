@@ -20,7 +20,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import TYPE_CHECKING, Any, Final
 
-from ..delivery import Delivery
+from ..delivery import SKIPPED, Delivery
 from ..exceptions import ConfigurationError, SNSSubscriberError
 from ..producers.budgets import BudgetAlert, format_percent
 from .budget_facts import BudgetFacts, budget_facts
@@ -232,20 +232,21 @@ class BudgetEmailAction:
     def __repr__(self) -> str:
         return f"BudgetEmailAction({self.backend!r}, sender={str(self.sender)!r})"
 
-    def __call__(self, delivery: Delivery) -> None:
+    def __call__(self, delivery: Delivery) -> object:
         alert = delivery.event
         if not isinstance(alert, BudgetAlert):
-            return
+            return None
         recipients = self._recipients(alert)
         if not recipients:
             logger.warning(
-                "budget alert for %r (account %s) in message %s has no owner and no fallback "
-                "recipient: no e-mail sent",
-                alert.budget_name,
+                "budget alert for budget %r (account %s) in message %s reached nobody: no owner and "
+                "no fallback recipient; name an owner ([[budget_owners]], the owner tag) or set "
+                "email.fallback",
+                clean_display_text(alert.budget_name),
                 alert.account_id,
                 delivery.message_id,
             )
-            return
+            return SKIPPED
         failures: list[tuple[Recipient, Exception]] = []
         for recipient in recipients:
             step = functools.partial(self._send, delivery, alert, recipient)
@@ -270,6 +271,7 @@ class BudgetEmailAction:
                 f"{len(failures)} of {len(recipients)} budget alert e-mails failed: {summary}",
                 message_id=delivery.message_id,
             ) from failures[0][1]
+        return None
 
     def _recipients(self, alert: BudgetAlert) -> list[Recipient]:
         found: Sequence[Recipient] = list(self.resolver(alert))  # a generator is fine too

@@ -178,11 +178,12 @@ class ConfigOwnerResolver:
     def __repr__(self) -> str:
         return f"ConfigOwnerResolver({len(self.owners)} owners, {len(self.fallback)} fallback)"
 
-    def __call__(self, alert: BudgetAlert) -> list[Recipient]:
+    def __call__(self, alert: BudgetAlert, *, why: str | None = None) -> list[Recipient]:
+        """The matching owners, else the fallback recipients told why (``why`` adds a cause)."""
         matched = unique_recipients(owner.recipient for owner in self.owners if owner.matches(alert))
         if matched:
             return matched
-        reason = fallback_reason(alert)
+        reason = fallback_reason(alert, why)
         return [dataclasses.replace(recipient, reason=reason) for recipient in self.fallback]
 
 

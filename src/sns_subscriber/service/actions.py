@@ -7,6 +7,7 @@ entry (its ``format`` may be json, slack or teams). One e-mail backend is shared
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,8 @@ from .config import Config
 __all__ = ["make_action"]
 
 Handler = Callable[[Delivery], Any]
+
+logger = logging.getLogger("sns_subscriber.service.actions")
 
 
 def _email_backend(config: Config, cache: dict[str, Any], closers: list[Callable[[], None]]) -> Any:
@@ -68,11 +71,32 @@ def _budget_email(config: Config, cache: dict[str, Any], closers: list[Callable[
         for t in config.tables["budget_owners"]
     ]
     fallback = [Recipient(email=address) for address in config.get("email.fallback")]
+    owner_tag = config.get("budgets.owner_tag")
+    if not owners and not fallback and not owner_tag and "warned-no-owner" not in cache:
+        cache["warned-no-owner"] = True
+        logger.warning(
+            "%s: the budget-email action has no owner ([[budget_owners]], budgets.owner_tag) and no "
+            "email.fallback: every budget alert will reach nobody",
+            config.source,
+        )
     template_dir = config.path("email.template_dir")
     templates = Templates(template_dir) if template_dir is not None else None
+    resolver: Any = ConfigOwnerResolver(owners, fallback=fallback)
+    if owner_tag:
+        from ..actions.budget_tags import BudgetTagOwners, budgets_client_factory  # noqa: PLC0415
+
+        # The integrator's [aws] section may pass region/endpoint_url (LocalStack) here.
+        resolver = BudgetTagOwners(
+            budgets_client_factory(),
+            resolver,
+            owner_tag=owner_tag,
+            cc_tag=config.get("budgets.cc_tag"),
+            ttl=config.get("budgets.tag_cache_seconds"),
+            max_entries=config.get("budgets.tag_cache_entries"),
+        )
     return BudgetEmailAction(
         _email_backend(config, cache, closers),
-        ConfigOwnerResolver(owners, fallback=fallback),
+        resolver,
         sender=config.get("email.from"),
         templates=templates,
     )
