@@ -30,6 +30,8 @@ from .owners import OwnerResolver, Recipient, clean_display_text, unique_recipie
 if TYPE_CHECKING:
     import jinja2
 
+    from .budget_digest import DigestQueue
+
 __all__ = ["BudgetEmailAction", "EmailSendError", "budget_alert_context"]
 
 logger = logging.getLogger("sns_subscriber.actions.budget_email")
@@ -195,7 +197,8 @@ class BudgetEmailAction:
     ``templates`` overrides the built-in templates (``budget_alert.txt.j2``,
     ``budget_alert.html.j2``, ``budget_alert.subject.j2``); ``subject_template`` is Jinja
     source for the subject, rendered with the same variables (e.g.
-    ``"[{{ account_id }}] {{ budget_name }} at {{ threshold_percent }}"``).
+    ``"[{{ account_id }}] {{ budget_name }} at {{ threshold_percent }}"``). With ``digests``,
+    recipients whose ``digest`` is set get the alert in their daily or weekly digest instead.
 
     Templates are loaded here, so a missing extra, a missing file or a syntax error fails at
     start-up, not on the first alert. Other events than ``BudgetAlert`` are ignored.
@@ -209,6 +212,7 @@ class BudgetEmailAction:
         sender: str,
         templates: Templates | None = None,
         subject_template: str | None = None,
+        digests: DigestQueue | None = None,
     ) -> None:
         if not callable(resolver):
             raise ConfigurationError(f"resolver must be callable, not {type(resolver).__name__}")
@@ -218,6 +222,7 @@ class BudgetEmailAction:
         self.__name__ = "budget_email"
         self.sender = _sender(sender)
         self.templates = templates if templates is not None else Templates()
+        self.digests = digests
         self._text: jinja2.Template = self.templates.get(TEXT_TEMPLATE)
         self._html: jinja2.Template = self.templates.get(HTML_TEMPLATE)
         self._subject: jinja2.Template = (
@@ -249,9 +254,13 @@ class BudgetEmailAction:
             return SKIPPED
         failures: list[tuple[Recipient, Exception]] = []
         for recipient in recipients:
+            key = recipient.email.lower()
             step = functools.partial(self._send, delivery, alert, recipient)
+            if recipient.digest and self.digests is not None:
+                key = f"digest:{key}"
+                step = functools.partial(self.digests.add, delivery, alert, recipient)
             try:
-                delivery.once(recipient.email.lower(), step)
+                delivery.once(key, step)
             except Exception as exc:
                 # Keep going: one unreachable mailbox must not hold back the other owners'
                 # e-mails until the retry. The ledger remembers who was served.

@@ -62,6 +62,11 @@ def validate_email_address(address: object, *, what: str = "e-mail address") -> 
     return address
 
 
+def _check_digest(digest: object, email: str) -> None:
+    if digest is not None and digest not in ("daily", "weekly"):
+        raise ConfigurationError(f"{email}: digest must be daily or weekly", value=str(digest))
+
+
 def clean_display_text(value: str | None) -> str | None:
     """Collapse line breaks, control characters and runs of spaces; ``None`` if nothing is left.
 
@@ -87,11 +92,14 @@ class Recipient:
     #: Why this person gets the e-mail when they are not the budget's owner (a fallback
     #: recipient), shown in the e-mail; ``None`` for owners.
     reason: str | None = None
+    #: ``"daily"`` or ``"weekly"``: collect this person's alerts into one digest e-mail.
+    digest: str | None = None
 
     def __post_init__(self) -> None:
         validate_email_address(self.email)
         object.__setattr__(self, "name", clean_display_text(self.name))
         object.__setattr__(self, "reason", clean_display_text(self.reason))
+        _check_digest(self.digest, self.email)
 
     @property
     def address(self) -> Address:
@@ -112,6 +120,8 @@ class BudgetOwner:
     email: str
     name: str | None = None
     account: str | None = None
+    #: ``"daily"`` or ``"weekly"``: this owner's alerts arrive as one digest e-mail.
+    digest: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.budget, str) or not self.budget:
@@ -125,6 +135,7 @@ class BudgetOwner:
                 value=str(self.account),
             )
         object.__setattr__(self, "name", clean_display_text(self.name))
+        _check_digest(self.digest, self.email)
 
     def matches(self, alert: BudgetAlert) -> bool:
         if self.account is not None and self.account != alert.account_id:
@@ -134,7 +145,7 @@ class BudgetOwner:
 
     @property
     def recipient(self) -> Recipient:
-        return Recipient(self.email, self.name)
+        return Recipient(self.email, self.name, digest=self.digest)
 
 
 #: Resolves the recipients of one alert. It is called synchronously in a worker thread, so

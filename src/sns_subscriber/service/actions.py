@@ -67,7 +67,9 @@ def _budget_email(config: Config, cache: dict[str, Any], closers: list[Callable[
     from ..actions.owners import BudgetOwner, ConfigOwnerResolver, Recipient  # noqa: PLC0415
 
     owners = [
-        BudgetOwner(budget=t["budget"], email=t["email"], name=t["name"], account=t["account"])
+        BudgetOwner(
+            budget=t["budget"], email=t["email"], name=t["name"], account=t["account"], digest=t["digest"]
+        )
         for t in config.tables["budget_owners"]
     ]
     fallback = [Recipient(email=address) for address in config.get("email.fallback")]
@@ -94,12 +96,18 @@ def _budget_email(config: Config, cache: dict[str, Any], closers: list[Callable[
             ttl=config.get("budgets.tag_cache_seconds"),
             max_entries=config.get("budgets.tag_cache_entries"),
         )
-    return BudgetEmailAction(
-        _email_backend(config, cache, closers),
-        resolver,
-        sender=config.get("email.from"),
-        templates=templates,
-    )
+    backend = _email_backend(config, cache, closers)
+    action = BudgetEmailAction(backend, resolver, sender=config.get("email.from"), templates=templates)
+    store = cache.get("store")
+    if store is not None and any(owner.digest for owner in owners):
+        from ..actions.budget_digest import DigestQueue, DigestSender  # noqa: PLC0415
+
+        hour, weekday = config.get("budgets.digest_hour"), config.get("budgets.digest_weekday")
+        action.digests = DigestQueue(store, hour=hour, weekday=weekday)
+        cache.setdefault(
+            "digest-sender", DigestSender(store, backend, sender=action.sender, templates=templates)
+        )
+    return action
 
 
 def _webhook(kind: str, name: str, config: Config, cache: dict[str, Any]) -> Handler:
