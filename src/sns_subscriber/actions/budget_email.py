@@ -175,6 +175,12 @@ def budget_alert_context(
     }
 
 
+def sender_address(sender: str) -> Address:
+    """The ``From`` address of ``"alerts@example.com"`` or ``"Cost alerts <alerts@example.com>"``;
+    ``ConfigurationError`` for anything that could break a header."""
+    return _sender(sender)
+
+
 def _sender(sender: str) -> Address:
     if not isinstance(sender, str) or "\r" in sender or "\n" in sender:
         raise ConfigurationError(f"invalid sender {sender!r}", value=str(sender))

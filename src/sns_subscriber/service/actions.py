@@ -110,6 +110,32 @@ def _budget_email(config: Config, cache: dict[str, Any], closers: list[Callable[
     return action
 
 
+def _anomaly_email(config: Config, cache: dict[str, Any], closers: list[Callable[[], None]]) -> Handler:
+    from ..actions.anomaly_email import AnomalyEmailAction, AnomalyOwner, AnomalyOwnerResolver  # noqa: PLC0415
+    from ..actions.budget_email import sender_address  # noqa: PLC0415
+    from ..actions.email import Templates  # noqa: PLC0415
+    from ..actions.owners import Recipient  # noqa: PLC0415
+
+    owners = [
+        AnomalyOwner(email=t["email"], name=t["name"], account=t["account"], monitor=t["monitor"])
+        for t in config.tables["anomaly_owners"]
+    ]
+    fallback = [Recipient(email=address) for address in config.get("email.fallback")]
+    if not owners and not fallback:
+        logger.warning(
+            "%s: the anomaly-email action has no [[anomaly_owners]] and no email.fallback: "
+            "every cost anomaly will reach nobody",
+            config.source,
+        )
+    template_dir = config.path("email.template_dir")
+    return AnomalyEmailAction(
+        _email_backend(config, cache, closers),
+        AnomalyOwnerResolver(owners, fallback=fallback),
+        sender=sender_address(config.get("email.from")),
+        templates=Templates(template_dir) if template_dir is not None else None,
+    )
+
+
 def _webhook(kind: str, name: str, config: Config, cache: dict[str, Any]) -> Handler:
     entry = next((t for t in config.tables["webhooks"] if t["name"] == name), None)
     if entry is None:
@@ -144,10 +170,12 @@ def make_action(
 ) -> Handler:
     if action == "budget-email":
         return _budget_email(config, cache, closers)
+    if action == "anomaly-email":
+        return _anomaly_email(config, cache, closers)
     kind, _, name = action.partition(":")
     if kind in ("webhook", "slack") and name:
         return _webhook(kind, name, config, cache)
     raise ConfigurationError(
-        f"{config.source}: unknown action {action!r} (use log, budget-email, webhook:<name> or slack:<name>)",
+        f"{config.source}: unknown action {action!r} (use log, budget-email, anomaly-email, webhook:<name> or slack:<name>)",
         value=action,
     )
