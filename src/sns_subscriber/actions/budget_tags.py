@@ -12,6 +12,7 @@ boto3 is imported only when a client is first needed (``sns-subscriber[ses]`` ex
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import re
@@ -135,6 +136,12 @@ class BudgetTagOwners:
     def __repr__(self) -> str:
         return f"BudgetTagOwners(owner_tag={self.owner_tag!r}, cc_tag={self.cc_tag!r}, {self.fallback!r})"
 
+    def sharing(self, fallback: ConfigOwnerResolver) -> BudgetTagOwners:
+        """A resolver with another ``fallback`` that shares this one's client and cache."""
+        other = copy.copy(self)
+        other.fallback = fallback
+        return other
+
     def __call__(self, alert: BudgetAlert) -> list[Recipient]:
         arn = budget_arn(alert.account_id, alert.budget_name)
         if arn is None:
@@ -164,6 +171,12 @@ class BudgetTagOwners:
             )
         ]
         return unique_recipients([*owners, *cc])
+
+    def tag_value(self, alert: BudgetAlert, tag: str) -> str | None:
+        """The value of ``tag`` on the alert's budget (``None`` if unset or the alert cannot
+        name its budget); AWS errors propagate."""
+        arn = budget_arn(alert.account_id, alert.budget_name)
+        return None if arn is None else self.tags(arn).get(tag)
 
     def tags(self, arn: str) -> Mapping[str, str]:
         """The budget's tags, from the cache while fresh."""

@@ -85,17 +85,7 @@ def _budget_email(config: Config, cache: dict[str, Any], closers: list[Callable[
     templates = Templates(template_dir) if template_dir is not None else None
     resolver: Any = ConfigOwnerResolver(owners, fallback=fallback)
     if owner_tag:
-        from ..actions.budget_tags import BudgetTagOwners, budgets_client_factory  # noqa: PLC0415
-
-        # The integrator's [aws] section may pass region/endpoint_url (LocalStack) here.
-        resolver = BudgetTagOwners(
-            budgets_client_factory(),
-            resolver,
-            owner_tag=owner_tag,
-            cc_tag=config.get("budgets.cc_tag"),
-            ttl=config.get("budgets.tag_cache_seconds"),
-            max_entries=config.get("budgets.tag_cache_entries"),
-        )
+        resolver = _budget_tags(config, cache, resolver)
     backend = _email_backend(config, cache, closers)
     action = BudgetEmailAction(backend, resolver, sender=config.get("email.from"), templates=templates)
     store = cache.get("store")
@@ -108,6 +98,41 @@ def _budget_email(config: Config, cache: dict[str, Any], closers: list[Callable[
             "digest-sender", DigestSender(store, backend, sender=action.sender, templates=templates)
         )
     return action
+
+
+def _budget_tags(config: Config, cache: dict[str, Any], fallback: Any = None) -> Any:
+    """A budget tag reader; every action that reads tags shares one client and one cache."""
+    from ..actions.budget_tags import BudgetTagOwners, budgets_client_factory  # noqa: PLC0415
+    from ..actions.owners import ConfigOwnerResolver  # noqa: PLC0415
+
+    tags = cache.get("budget-tags")
+    if tags is None:
+        # The integrator's [aws] section may pass region/endpoint_url (LocalStack) here.
+        tags = cache["budget-tags"] = BudgetTagOwners(
+            budgets_client_factory(),
+            ConfigOwnerResolver([]),
+            owner_tag=config.get("budgets.owner_tag") or "owner",
+            cc_tag=config.get("budgets.cc_tag"),
+            ttl=config.get("budgets.tag_cache_seconds"),
+            max_entries=config.get("budgets.tag_cache_entries"),
+        )
+    return tags if fallback is None else tags.sharing(fallback)
+
+
+def _budget_slack(config: Config, cache: dict[str, Any]) -> Handler:
+    from ..actions.budget_slack import BudgetSlackAction  # noqa: PLC0415
+
+    tag = config.get("budgets.slack_tag")
+    if not tag:
+        raise ConfigurationError(
+            f"{config.source}: the budget-slack action needs budgets.slack_tag", value="budget-slack"
+        )
+    destinations = {}
+    for entry in config.tables["webhooks"]:
+        action = _webhook("webhook", entry["name"], config, cache)
+        assert isinstance(action, WebhookAction)
+        destinations[entry["name"]] = action
+    return BudgetSlackAction(_budget_tags(config, cache), tag, destinations)
 
 
 def _anomaly_email(config: Config, cache: dict[str, Any], closers: list[Callable[[], None]]) -> Handler:
@@ -170,12 +195,14 @@ def make_action(
 ) -> Handler:
     if action == "budget-email":
         return _budget_email(config, cache, closers)
+    if action == "budget-slack":
+        return _budget_slack(config, cache)
     if action == "anomaly-email":
         return _anomaly_email(config, cache, closers)
     kind, _, name = action.partition(":")
     if kind in ("webhook", "slack") and name:
         return _webhook(kind, name, config, cache)
     raise ConfigurationError(
-        f"{config.source}: unknown action {action!r} (use log, budget-email, anomaly-email, webhook:<name> or slack:<name>)",
+        f"{config.source}: unknown action {action!r} (use log, budget-email, budget-slack, anomaly-email, webhook:<name> or slack:<name>)",
         value=action,
     )
