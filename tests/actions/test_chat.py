@@ -352,6 +352,17 @@ def test_long_retry_after_defers_the_message_without_counting_an_attempt(
     assert webhook.accepted == []
 
 
+def test_endless_zero_retry_after_does_not_pin_the_worker() -> None:
+    """Attack/bug: a destination answering "429, Retry-After: 0" forever would keep one worker
+    thread posting in a loop. After a bounded number of tries the message is put back."""
+    with ChatWebhook(dict.fromkeys(range(1, 100), "0")) as webhook:
+        action = WebhookAction(webhook.url, format="slack", pacer=Pacer(1000.0), max_wait=30.0)
+        with pytest.raises(RetryLater) as caught:
+            action(make_delivery())
+    assert webhook.requests == 20
+    assert caught.value.delay == 1.0
+
+
 def test_retry_later_is_capped() -> None:
     assert RetryLater("x", delay=10**9).delay == 3600.0
     assert RetryLater("x", delay=-5).delay == 0.0

@@ -43,6 +43,8 @@ _FORMATS: dict[str, Callable[[Delivery], dict[str, Any]]] = {
 }
 # A 429 without Retry-After: wait this long before trying again.
 _DEFAULT_RETRY_AFTER = 1.0
+# 429s waited out within one call before the message is put back for later.
+_MAX_TRIES = 20
 
 
 class WebhookError(SNSSubscriberError):
@@ -128,7 +130,7 @@ class WebhookAction:
     def post(self, body: bytes, message_id: str) -> int:
         """POST at the destination's pace; wait out 429s for up to ``max_wait`` seconds."""
         waited = 0.0
-        while True:
+        for tries in range(1, _MAX_TRIES + 1):
             if self.pacer is not None:
                 self.pacer.wait()
             status, retry_after = self._post_once(body, message_id)
@@ -136,15 +138,19 @@ class WebhookAction:
                 return status
             delay = _DEFAULT_RETRY_AFTER if retry_after is None else retry_after
             host = urlsplit(self.url).hostname
-            if waited + delay > self.max_wait:
+            # A destination answering 429 with "Retry-After: 0" forever must not pin the worker.
+            if waited + delay > self.max_wait or tries == _MAX_TRIES:
                 raise RetryLater(
-                    f"{host} answered HTTP 429 (Retry-After {delay:g}s)", delay=delay, message_id=message_id
+                    f"{host} answered HTTP 429 (Retry-After {delay:g}s)",
+                    delay=max(delay, 1.0),
+                    message_id=message_id,
                 )
             waited += delay
             if self.pacer is not None:
                 self.pacer.hold(delay)  # every request to this destination waits, in order
             else:
                 self.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _post_once(self, body: bytes, message_id: str) -> tuple[int, float | None]:
         parts = urlsplit(self.url)
