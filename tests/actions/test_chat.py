@@ -230,6 +230,18 @@ def test_teams_alarm_reason_cannot_become_a_link() -> None:
     assert body[0]["text"] == "\\*ALARM\\*: Test alarm"
 
 
+def test_teams_plain_message_cannot_become_a_link() -> None:
+    """Attack: any other producer's text (here a plain notification) carrying markdown links."""
+    message = parse(SNSTestKit.body({"Type": "Notification", "MessageId": "m", "TopicArn": TEST_TOPIC_ARN,
+                                     "Message": "[Click](https://evil.example) & <b>", "Timestamp": "2026-01-01T00:00:00Z",
+                                     "SignatureVersion": "2", "Signature": "x",
+                                     "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-x.pem",
+                                     "Subject": "**bold**"}))  # fmt: skip
+    card = teams_payload(Delivery(message=message, event=None, endpoint="/sns", handler_name="chat"))
+    [block] = card["attachments"][0]["content"]["body"]
+    assert block["text"] == "bold\n\\[Click\\](https://evil.example) & \\<b\\>"
+
+
 # -- plain JSON webhooks -----------------------------------------------------------------------
 
 
