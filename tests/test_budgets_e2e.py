@@ -111,7 +111,7 @@ def test_flask_budget_alert_emails_the_owner_once(
         app.config["shutdown"]()
     [message] = mailbox.messages
     assert mailbox.envelopes == [("alerts@example.com", ["alice@example.com"])]
-    assert message["Subject"] == "Cost control alert - 90% warning threshold exceeded"
+    assert message["Subject"] == "AWS budget team-a-prod: actual $95.12 passed 90% of $100.00"
     assert "alice@example.com" in message["To"]
     body = text_of(message)
     for expected in ("Alice", "team-a-prod", "ACTUAL", "90%", "$100.00", "$95.12"):
@@ -149,4 +149,4 @@ def test_same_flow_with_ses_through_moto(
     [sent] = backend.sent_messages
     assert "alice@example.com" in sent.destinations
     raw = sent.raw_data if hasattr(sent, "raw_data") else str(sent)
-    assert "Cost control alert - 90% warning threshold exceeded" in raw
+    assert "AWS budget team-a-prod: actual $95.12 passed 90% of $100.00" in raw

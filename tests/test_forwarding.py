@@ -130,7 +130,7 @@ def _delivery_for(path: Path) -> Delivery:
     ("fixture", "text"),
     [
         ("budget-actual-monthly-2022-09-26-ca-central-1.json",
-         ":money_with_wings: *Budget Test Budget*: ACTUAL cost $0.59 exceeded 80% of $0.20 (monthly) in account 017790921725"),
+         ":money_with_wings: *AWS budget Test Budget: actual $0.59 passed 80% of $0.20* (monthly) in account 017790921725"),
         ("cloudwatch-alarm-ALARM-2022-09-25-ca-central-1.json", ':rotating_light: *ALARM* `Test alarm` (INSUFFICIENT_DATA → ALARM) in Canada (Central)'),
         ("ses-bounce-notification-2022-04-01-us-east-1.json", ":envelope: SES bounce (Permanent General) for"),
     ],

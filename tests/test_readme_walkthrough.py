@@ -91,7 +91,7 @@ def test_readme_walkthrough(tmp_path: Path) -> None:
     assert "serve: a worker runs in this process" in served
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     assert "alice@example.com" in str(message["To"])
-    assert message["Subject"] == "Cost control alert - 90% warning threshold exceeded"
+    assert message["Subject"] == "AWS budget team-a-prod: actual $95.12 passed 90% of $100.00"
     body = message.get_body(preferencelist=("plain",))
     assert body is not None
     text = str(body.get_content())

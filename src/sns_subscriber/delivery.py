@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     )
     from .producers import ProducerEvent
 
-__all__ = ["ActionLedger", "Delivery"]
+__all__ = ["SKIPPED", "ActionLedger", "Delivery"]
 
 T = TypeVar("T")
 X = TypeVar("X")
@@ -33,6 +33,16 @@ if TYPE_CHECKING:
     E_co = DefaultTypeVar("E_co", covariant=True, default=ProducerEvent | None)
 else:
     E_co = TypeVar("E_co", covariant=True)
+
+
+class _Skipped:
+    def __repr__(self) -> str:
+        return "SKIPPED"
+
+
+#: What a handler returns when the message needed nothing from it (e.g. a budget alert that
+#: no owner and no fallback recipient claims): metrics count it as "skipped", not "ok".
+SKIPPED = _Skipped()
 
 
 class ActionLedger(Protocol):

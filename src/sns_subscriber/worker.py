@@ -20,9 +20,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .delivery import Delivery
+from .delivery import SKIPPED, Delivery
 from .exceptions import StoreUnavailableError
 from .messages import RawNotification
+from .pacing import RetryLater
 from .parsing import parse
 from .producers import detect
 from .routing import Router
@@ -74,10 +75,11 @@ class Worker:
         self.retry = retry or RetryPolicy()
         self.poll_interval = poll_interval
         self.producers = dict(producers or {})
-        #: Called with (message_id, "done" | "retrying" | "dead") for metrics.
+        #: Called with (message_id, "done" | "retrying" | "deferred" | "dead") for metrics.
         self.on_result = on_result
         #: Called with (handler name, "ok" | "failed" | "skipped") for metrics; "skipped"
-        #: means it had succeeded on an earlier attempt and was not run again.
+        #: means it had succeeded on an earlier attempt and was not run again, or that it
+        #: returned :data:`~sns_subscriber.delivery.SKIPPED` (nothing to do, e.g. no recipient).
         self.on_action = on_action
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stopping = threading.Event()
@@ -128,6 +130,8 @@ class Worker:
         """Run the handlers of one claimed message; return its new status."""
         try:
             unrecorded = self._run_handlers(record)
+        except RetryLater as later:  # not a failure: the destination asked us to come back
+            return self._later(record, later)
         except Exception as exc:  # a handler's failure is data: retry or dead, never a crash
             return self._failed(record, exc)
         if not self.store.complete(record.message_id, self.worker_id, actions=unrecorded):
@@ -188,12 +192,12 @@ class Worker:
             try:
                 result = route.handler(delivery)
                 if asyncio.iscoroutine(result):
-                    self._event_loop().run_until_complete(result)
+                    result = self._event_loop().run_until_complete(result)
             except Exception:
                 self._report_action(route.name, "failed")
                 raise
             pending = key
-            self._report_action(route.name, "ok")
+            self._report_action(route.name, "skipped" if result is SKIPPED else "ok")
         return [] if pending is None else [pending]
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
@@ -227,6 +231,15 @@ class Worker:
         self.store.retry(record.message_id, self.worker_id, error=error, delay_seconds=delay)
         self._report(record.message_id, "retrying")
         return "retrying"
+
+    def _later(self, record: InboxRecord, later: RetryLater) -> str:
+        # The attempt is given back: a rate-limited destination must never make a message dead.
+        logger.info("message %s deferred %.1fs: %s", record.message_id, later.delay, later.reason)
+        self.store.defer(
+            record.message_id, self.worker_id, reason=later.reason[:2000], delay_seconds=later.delay
+        )
+        self._report(record.message_id, "deferred")
+        return "deferred"
 
     def _report(self, message_id: str, result: str) -> None:
         if self.on_result is not None:

@@ -262,7 +262,7 @@ def test_file_backend_writes_one_parseable_eml_per_email(tmp_path: Path) -> None
         assert b"\r\n" in data and b"\n" not in data.replace(b"\r\n", b"")  # RFC 5322 line ends
         assert UNSUBSCRIBE_URL.encode() not in data
         message = BytesParser(policy=email.policy.default).parsebytes(data)
-        assert message["Subject"] == "Cost control alert - 90% warning threshold exceeded"
+        assert message["Subject"] == "AWS budget team-a-prod: actual $95.12 passed 90% of $100.00"
         assert message["To"] == "Alice <alice@example.com>"
         assert not message.defects
         body = message.get_body(preferencelist=("plain",))
@@ -305,7 +305,7 @@ def test_file_backend_needs_a_directory(tmp_path: Path) -> None:
 def test_console_backend_prints_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     action_for(ConsoleBackend())(make_delivery())
     out = capsys.readouterr().out
-    assert "Subject: Cost control alert - 90% warning threshold exceeded" in out
+    assert "Subject: AWS budget team-a-prod: actual $95.12 passed 90% of $100.00" in out
     assert "To: Alice <alice@example.com>" in out
     assert "Actual amount:     $95.12" in out  # decoded text, not quoted-printable
     assert "[also: text/html]" in out
@@ -354,7 +354,7 @@ def test_ses_sends_the_raw_email_to_the_owner(aws: Any) -> None:
     assert sent.source == SENDER
     assert "alice@example.com" in sent.destinations
     message = email.message_from_string(sent.raw_data, policy=email.policy.default)
-    assert message["Subject"] == "Cost control alert - 90% warning threshold exceeded"
+    assert message["Subject"] == "AWS budget team-a-prod: actual $95.12 passed 90% of $100.00"
     assert message["To"] == "Alice <alice@example.com>"
     assert UNSUBSCRIBE_URL not in sent.raw_data
     stats = boto3.client("ses", region_name="us-east-1").get_send_quota()

@@ -71,7 +71,7 @@ def test_actual_alert_reaches_the_owner_with_the_right_numbers(mailbox: Mailbox,
     assert mailbox.envelopes == [("alerts@example.com", ["alice@example.com"])]
     assert message["To"] == "Alice Example <alice@example.com>"
     assert message["From"] == "Cost alerts <alerts@example.com>"
-    assert message["Subject"] == "Cost control alert - 90% warning threshold exceeded"
+    assert message["Subject"] == "AWS budget team-a-prod: actual $95.12 passed 90% of $100.00"
     assert message["X-SNS-Message-Id"] == "7b1c9d3e-0000-5000-8000-000000000001"
     assert re.fullmatch(r"<budget-alert\.[0-9a-f]{32}@example\.com>", message["Message-ID"])
     assert message["Date"].datetime is not None
@@ -124,13 +124,20 @@ def test_forecasted_alert_says_forecast(mailbox: Mailbox, smtp: SMTPBackend) -> 
         make_delivery(make_alert(alert_type="FORECASTED", amount=Decimal("115.00"), amount_text="$115.00"))
     )
     [message] = mailbox.messages
-    assert message["Subject"] == "Cost control alert - 90% forecast threshold exceeded"
+    assert message["Subject"].strip() == (
+        "AWS budget team-a-prod: is forecast to pass 90% of $100.00 (forecast $115.00)"
+    )
     text = text_of(message)
     assert "FORECASTED" in text
-    assert "is forecast to exceed its 90% alert threshold" in text
+    assert (
+        "is forecast to pass 90% of $100.00: its cost for the current month is forecast to reach $115.00"
+        in text
+    )
     assert "Forecasted amount: $115.00" in text
     assert "not happened yet" in text
     assert "ACTUAL" not in text
+    for part in (message["Subject"], text, html_of(message)):
+        assert "exceed" not in part.lower()  # a forecast has not exceeded anything yet
 
 
 @pytest.mark.parametrize(
@@ -145,9 +152,9 @@ def test_forecasted_alert_says_forecast(mailbox: Mailbox, smtp: SMTPBackend) -> 
 )
 def test_threshold_percent_is_normalised(percent: Decimal, shown: str) -> None:
     action, backend = recording_action()
-    action(make_delivery(make_alert(threshold_percent=percent)))
+    action(make_delivery(make_alert(threshold_percent=percent, threshold_amount=percent)))
     [message] = backend.sent
-    assert message["Subject"] == f"Cost control alert - {shown}% warning threshold exceeded"
+    assert message["Subject"] == f"AWS budget team-a-prod: actual $95.12 passed {shown}% of $100.00"
     assert f"{shown}%" in text_of(message)
 
 
@@ -157,7 +164,7 @@ def test_partial_alert_says_what_is_known_and_quotes_the_alert(mailbox: Mailbox,
     action = smtp_action(smtp)
     action(make_delivery(alert))
     [message] = mailbox.messages
-    assert message["Subject"] == "Cost control alert - team-a-prod: alert threshold exceeded"
+    assert message["Subject"] == "AWS budget team-a-prod: passed its alert threshold (amount $95.12)"
     text, html = text_of(message), html_of(message)
     for part in (text, html):
         assert "None" not in part
@@ -172,7 +179,7 @@ def test_alert_with_nothing_recognised_still_reads_well() -> None:
     action, backend = recording_action(BudgetOwner(budget="*", email="ops@example.com"))
     action(make_delivery(BudgetAlert(raw="unexpected text")))
     [message] = backend.sent
-    assert message["Subject"] == "Cost control alert - budget alert threshold exceeded"
+    assert message["Subject"] == "AWS budget alert: passed its alert threshold"
     text = text_of(message)
     assert text.startswith("Hello,\n")
     assert "None" not in text and "None" not in html_of(message)
@@ -299,7 +306,9 @@ def test_header_injection_through_names_adds_no_header(mailbox: Mailbox, smtp: S
     )  # fmt: skip
     assert message["To"].addresses[0].addr_spec == "alice@example.com"
     assert "\n" not in message["Subject"] and "\r" not in message["Subject"]
-    assert message["Subject"].startswith("Cost control alert - team-a-prod Bcc: evil@example.net")
+    assert (
+        message["Subject"].strip().startswith("AWS budget team-a-prod Bcc: evil@example.net X-Injected: yes:")
+    )
 
 
 def test_user_resolver_is_called_and_duplicates_dropped() -> None:

@@ -53,8 +53,15 @@ def test_fallback_only_when_nobody_matches() -> None:
         [BudgetOwner(budget="team-a-*", email="alice@example.com")],
         fallback=[FINANCE, Recipient("Finance@Example.com")],
     )
-    assert resolver(make_alert(budget_name="other")) == [FINANCE]
-    assert emails(resolver(make_alert())) == ["alice@example.com"]
+    [fallback] = resolver(make_alert(budget_name="other"))
+    assert (fallback.email, fallback.name) == (FINANCE.email, FINANCE.name)
+    # The fallback recipient is told why the alert reached them, not its owner.
+    assert fallback.reason == (
+        'You receive this e-mail as a fallback recipient: no owner matched budget "other" in AWS account '
+        "123456789012. Name an owner for it to have its alerts reach the right people."
+    )
+    [owner] = resolver(make_alert())
+    assert (owner.email, owner.reason) == ("alice@example.com", None)
     assert ConfigOwnerResolver([])(make_alert()) == []
 
 

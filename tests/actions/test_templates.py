@@ -39,7 +39,7 @@ def test_user_text_template_wins_and_other_parts_stay_builtin(tmp_path: Path) ->
     message = send_one(Templates(tmp_path))
     assert body(message, "plain") == "Dear Alice: team-a-prod is at $95.12 (90%).\n"
     assert "<table" in body(message, "html")
-    assert message["Subject"] == "Cost control alert - 90% warning threshold exceeded"
+    assert message["Subject"] == "AWS budget team-a-prod: actual $95.12 passed 90% of $100.00"
 
 
 def test_user_subject_template_file(tmp_path: Path) -> None:

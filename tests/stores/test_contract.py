@@ -471,3 +471,21 @@ def test_complete_records_actions_even_when_the_lease_was_lost(store: InboxStore
     assert store.action_succeeded("cl", "handler:email")
     record = store.get("cl")
     assert record is not None and record.status == InboxStatus.PROCESSING
+
+
+def test_defer_gives_the_attempt_back(store: InboxStore, clock: FakeClock) -> None:
+    """A destination's "429, come back later" is not a failure: it must not bring a message
+    closer to dead, however often it happens."""
+    store.add(message("rate-limited"))
+    for _ in range(5):
+        [claimed] = store.claim("w")
+        assert claimed.attempts == 1
+        assert store.defer("rate-limited", "w", reason="HTTP 429, Retry-After 2", delay_seconds=2) is True
+        record = store.get("rate-limited")
+        assert record is not None
+        assert (record.status, record.attempts) == (InboxStatus.RETRYING, 0)
+        assert record.next_attempt_at == clock() + timedelta(seconds=2)
+        assert record.last_error == "HTTP 429, Retry-After 2"
+        assert store.claim("w") == []
+        clock.advance(2)
+    assert store.defer("rate-limited", "other", reason="x", delay_seconds=1) is False  # not claimed

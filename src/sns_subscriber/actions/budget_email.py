@@ -14,21 +14,23 @@ import hashlib
 import logging
 import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import TYPE_CHECKING, Any, Final
 
-from ..delivery import Delivery
+from ..delivery import SKIPPED, Delivery
 from ..exceptions import ConfigurationError, EmailSendError
 from ..producers.budgets import BudgetAlert, format_percent
+from .budget_facts import BudgetFacts, budget_facts
 from .email import EmailBackend, Templates
 from .owners import OwnerResolver, Recipient, clean_display_text, unique_recipients, validate_email_address
 
 if TYPE_CHECKING:
     import jinja2
+
+    from .budget_digest import DigestQueue
 
 __all__ = ["BudgetEmailAction", "EmailSendError", "budget_alert_context"]
 
@@ -38,25 +40,28 @@ TEXT_TEMPLATE: Final = "budget_alert.txt.j2"
 HTML_TEMPLATE: Final = "budget_alert.html.j2"
 SUBJECT_TEMPLATE: Final = "budget_alert.subject.j2"
 
-_MONTHS: Final = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
+_MEASURES: Final = {
+    "cost": "cost",
+    "usage": "usage",
+    "ri_utilization": "utilization",
+    "ri_coverage": "coverage",
+    "savings_plans_utilization": "utilization",
+    "savings_plans_coverage": "coverage",
+}
+_BUDGET_TYPES: Final = {
+    "cost": "Cost",
+    "usage": "Usage",
+    "ri_utilization": "Reservation utilization",
+    "ri_coverage": "Reservation coverage",
+    "savings_plans_utilization": "Savings Plans utilization",
+    "savings_plans_coverage": "Savings Plans coverage",
+}
 _PERIOD_TEXT: Final = {
     "daily": "for the previous day",
     "monthly": "for the current month",
     "quarterly": "for the current quarter",
     "annual": "for the current year",
 }
-_BUDGET_TYPES: Final = {
-    "cost": ("Cost", "cost"),
-    "usage": ("Usage", "usage"),
-    "ri_utilization": ("Reservation utilization", "utilization"),
-    "ri_coverage": ("Reservation coverage", "coverage"),
-    "savings_plans_utilization": ("Savings Plans utilization", "utilization"),
-    "savings_plans_coverage": ("Savings Plans coverage", "coverage"),
-}
-_SYMBOLS: Final = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
 # The e-mail must never let its reader unsubscribe the endpoint, even if a
 # link like that was published inside the alert text itself.
 # Matched token by token (whitespace-delimited), each pattern at most once per token, so the
@@ -67,20 +72,6 @@ _UNSUBSCRIBE_ACTION: Final = re.compile(r"[?&]Action=Unsubscribe", re.IGNORECASE
 _BLANKS: Final = re.compile(r"(\s+)")
 _HEADER_TOKEN: Final = re.compile(r"[^A-Za-z0-9._:-]+")
 _MAX_SUBJECT: Final = 200
-
-
-def _money(value: Decimal | None, currency: str | None) -> str | None:
-    if value is None:
-        return None
-    if currency is None:
-        return f"{value:f}"
-    symbol = _SYMBOLS.get(currency)
-    return f"{symbol}{value:,.2f}" if symbol else f"{value:,.2f} {currency}"
-
-
-def _date_text(value: date | None) -> str | None:
-    # Not strftime("%B"): that follows the process locale, and the e-mail is always English.
-    return None if value is None else f"{_MONTHS[value.month - 1]} {value.day}, {value.year}"
 
 
 def _redact(text: str, unsubscribe_url: str | None) -> str:
@@ -99,60 +90,104 @@ def _redact(text: str, unsubscribe_url: str | None) -> str:
     return "".join(parts)
 
 
+def _lead(facts: BudgetFacts, measure: str, period_text: str | None) -> str:
+    """The opening sentence, the same in both parts."""
+    budget = f'Your AWS budget "{facts.budget_name}"' if facts.budget_name else "One of your AWS budgets"
+    account = f" (AWS account {facts.account_id})" if facts.account_id else ""
+    when = f" {period_text}" if period_text else ""
+    head = f"{budget}{account} {facts.verb} {facts.threshold}"
+    if facts.amount is None:
+        return f"{head}{when}."
+    if facts.is_forecast:
+        return f"{head}: its {measure}{when} is forecast to reach {facts.amount}."
+    if facts.alert_type == "ACTUAL":
+        return f"{head}: its actual {measure}{when} is {facts.amount}."
+    return f"{head}: its {measure}{when} is {facts.amount}."
+
+
 def budget_alert_context(
     alert: BudgetAlert, recipient: Recipient, *, sns_message_id: str = "", unsubscribe_url: str | None = None
 ) -> dict[str, Any]:
-    """The variables the templates see. Unknown facts are ``None``, never the text "None"."""
-    budget_type, measure = _BUDGET_TYPES.get(alert.budget_type or "", (None, "cost"))
+    """The variables the templates see. Unknown facts are ``None``, never the text "None".
+
+    ``paragraphs`` and ``details`` are what both parts say, in order, so the plain-text and
+    the HTML e-mail cannot tell different stories.
+    """
+    facts = budget_facts(alert)
+    budget_type = _BUDGET_TYPES.get(alert.budget_type or "")
+    measure = _MEASURES.get(alert.budget_type or "", "cost")
     percent = format_percent(alert.threshold_percent) if alert.threshold_percent is not None else None
-    threshold_percent = f"{percent}%" if percent is not None else None
-    threshold_amount = alert.threshold_amount_text or _money(alert.threshold_amount, alert.currency)
-    budgeted = alert.budgeted_amount_text or _money(alert.budgeted_amount, alert.currency)
-    amount = alert.amount_text or _money(alert.amount, alert.currency)
     amount_label = {"ACTUAL": "Actual amount", "FORECASTED": "Forecasted amount"}.get(
         alert.alert_type or "", "Amount"
     )
     period_text = _PERIOD_TEXT.get(alert.period or "")
-    budget_name = clean_display_text(alert.budget_name)
-    notification_date = _date_text(alert.notification_date)
-    threshold = " ".join(
-        filter(None, (threshold_percent, f"({threshold_amount})" if threshold_amount else None))
-    )
+    threshold = facts.threshold if facts.threshold_percent or facts.threshold_amount else None
+    if threshold and facts.threshold_amount and facts.threshold_amount not in threshold:
+        threshold += f" ({facts.threshold_amount})"
+    progress = facts.progress
+    period = None
+    if alert.period and progress is not None:
+        period = f"{alert.period.capitalize()}: {progress.text}"
+    elif alert.period and period_text:
+        period = f"{alert.period.capitalize()} ({period_text})"
+    paragraphs = [_lead(facts, measure, period_text)]
+    if facts.is_forecast:
+        paragraphs.append(
+            "This is a forecast: the spending has not happened yet, so there is still time to act."
+        )
+    if not alert.complete:
+        paragraphs.append(
+            "This alert could not be read completely. What is known is listed below, "
+            "followed by the alert exactly as AWS sent it."
+        )
     details = [
-        ("Budget", budget_name),
+        ("Budget", facts.budget_name),
         ("Alert type", alert.alert_type),
-        ("Alert threshold", threshold or None),
-        ("Budgeted amount", budgeted),
-        (amount_label, amount),
+        ("Alert threshold", threshold),
+        ("Budgeted amount", facts.budgeted),
+        (amount_label, facts.amount),
         ("Budget type", budget_type),
-        ("Period", f"{alert.period.capitalize()} ({period_text})" if alert.period and period_text else None),
+        ("Period", period),
         ("AWS account", alert.account_id),
-        ("Notification date", notification_date),
+        ("Notification date", facts.notification_date),
     ]
     return {
         "alert": alert,
+        "facts": facts,
         "recipient": recipient,
         "name": recipient.name,
-        "budget_name": budget_name,
+        "reason": recipient.reason,
+        "budget_name": facts.budget_name,
         "alert_type": alert.alert_type,
-        "is_forecast": alert.alert_type == "FORECASTED",
+        "is_forecast": facts.is_forecast,
         "measure": measure,
         "percent": percent,
-        "threshold_percent": threshold_percent,
-        "threshold_amount": threshold_amount,
-        "budgeted": budgeted,
-        "amount": amount,
+        "threshold_percent": facts.threshold_percent,
+        "threshold_amount": facts.threshold_amount,
+        "budgeted": facts.budgeted,
+        "amount": facts.amount,
         "amount_label": amount_label,
         "period": alert.period,
         "period_text": period_text,
+        "progress": progress,
         "account_id": alert.account_id,
-        "notification_date": notification_date,
+        "notification_date": facts.notification_date,
         "budget_type": budget_type,
         "complete": alert.complete,
+        "headline": facts.headline,
+        "summary": facts.summary,
+        "console_url": facts.console_url,
+        "paragraphs": paragraphs,
         "details": [(label, value) for label, value in details if value],
         "raw": _redact(alert.raw, unsubscribe_url).strip(),
         "sns_message_id": sns_message_id,
     }
+
+
+def sender_address(sender: str) -> Address:
+    """The ``From`` address of ``"alerts@example.com"`` or ``"Cost alerts <alerts@example.com>"``;
+    ``ConfigurationError`` for anything that could break a header."""
+    return _sender(sender)
 
 
 def _sender(sender: str) -> Address:
@@ -177,7 +212,8 @@ class BudgetEmailAction:
     ``templates`` overrides the built-in templates (``budget_alert.txt.j2``,
     ``budget_alert.html.j2``, ``budget_alert.subject.j2``); ``subject_template`` is Jinja
     source for the subject, rendered with the same variables (e.g.
-    ``"[{{ account_id }}] {{ budget_name }} at {{ threshold_percent }}"``).
+    ``"[{{ account_id }}] {{ budget_name }} at {{ threshold_percent }}"``). With ``digests``,
+    recipients whose ``digest`` is set get the alert in their daily or weekly digest instead.
 
     Templates are loaded here, so a missing extra, a missing file or a syntax error fails at
     start-up, not on the first alert. Other events than ``BudgetAlert`` are ignored.
@@ -191,6 +227,7 @@ class BudgetEmailAction:
         sender: str,
         templates: Templates | None = None,
         subject_template: str | None = None,
+        digests: DigestQueue | None = None,
     ) -> None:
         if not callable(resolver):
             raise ConfigurationError(f"resolver must be callable, not {type(resolver).__name__}")
@@ -200,6 +237,7 @@ class BudgetEmailAction:
         self.__name__ = "budget_email"
         self.sender = _sender(sender)
         self.templates = templates if templates is not None else Templates()
+        self.digests = digests
         self._text: jinja2.Template = self.templates.get(TEXT_TEMPLATE)
         self._html: jinja2.Template = self.templates.get(HTML_TEMPLATE)
         self._subject: jinja2.Template = (
@@ -214,25 +252,30 @@ class BudgetEmailAction:
     def __repr__(self) -> str:
         return f"BudgetEmailAction({self.backend!r}, sender={str(self.sender)!r})"
 
-    def __call__(self, delivery: Delivery) -> None:
+    def __call__(self, delivery: Delivery) -> object:
         alert = delivery.event
         if not isinstance(alert, BudgetAlert):
-            return
+            return None
         recipients = self._recipients(alert)
         if not recipients:
             logger.warning(
-                "budget alert for %r (account %s) in message %s has no owner and no fallback "
-                "recipient: no e-mail sent",
-                alert.budget_name,
+                "budget alert for budget %r (account %s) in message %s reached nobody: no owner and "
+                "no fallback recipient; name an owner ([[budget_owners]], the owner tag) or set "
+                "email.fallback",
+                clean_display_text(alert.budget_name),
                 alert.account_id,
                 delivery.message_id,
             )
-            return
+            return SKIPPED
         failures: list[tuple[Recipient, Exception]] = []
         for recipient in recipients:
+            key = recipient.email.lower()
             step = functools.partial(self._send, delivery, alert, recipient)
+            if recipient.digest and self.digests is not None:
+                key = f"digest:{key}"
+                step = functools.partial(self.digests.add, delivery, alert, recipient)
             try:
-                delivery.once(recipient.email.lower(), step)
+                delivery.once(key, step)
             except Exception as exc:
                 # Keep going: one unreachable mailbox must not hold back the other owners'
                 # e-mails until the retry. The ledger remembers who was served.
@@ -252,6 +295,7 @@ class BudgetEmailAction:
                 f"{len(failures)} of {len(recipients)} budget alert e-mails failed: {summary}",
                 message_id=delivery.message_id,
             ) from failures[0][1]
+        return None
 
     def _recipients(self, alert: BudgetAlert) -> list[Recipient]:
         found: Sequence[Recipient] = list(self.resolver(alert))  # a generator is fine too

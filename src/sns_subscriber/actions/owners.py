@@ -7,6 +7,7 @@ deployments list owners in the configuration (:class:`ConfigOwnerResolver`).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ __all__ = [
     "OwnerResolver",
     "Recipient",
     "clean_display_text",
+    "fallback_reason",
     "unique_recipients",
     "validate_email_address",
 ]
@@ -60,6 +62,11 @@ def validate_email_address(address: object, *, what: str = "e-mail address") -> 
     return address
 
 
+def _check_digest(digest: object, email: str) -> None:
+    if digest is not None and digest not in ("daily", "weekly"):
+        raise ConfigurationError(f"{email}: digest must be daily or weekly", value=str(digest))
+
+
 def clean_display_text(value: str | None) -> str | None:
     """Collapse line breaks, control characters and runs of spaces; ``None`` if nothing is left.
 
@@ -82,10 +89,17 @@ class Recipient:
 
     email: str
     name: str | None = None
+    #: Why this person gets the e-mail when they are not the budget's owner (a fallback
+    #: recipient), shown in the e-mail; ``None`` for owners.
+    reason: str | None = None
+    #: ``"daily"`` or ``"weekly"``: collect this person's alerts into one digest e-mail.
+    digest: str | None = None
 
     def __post_init__(self) -> None:
         validate_email_address(self.email)
         object.__setattr__(self, "name", clean_display_text(self.name))
+        object.__setattr__(self, "reason", clean_display_text(self.reason))
+        _check_digest(self.digest, self.email)
 
     @property
     def address(self) -> Address:
@@ -106,6 +120,8 @@ class BudgetOwner:
     email: str
     name: str | None = None
     account: str | None = None
+    #: ``"daily"`` or ``"weekly"``: this owner's alerts arrive as one digest e-mail.
+    digest: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.budget, str) or not self.budget:
@@ -119,6 +135,7 @@ class BudgetOwner:
                 value=str(self.account),
             )
         object.__setattr__(self, "name", clean_display_text(self.name))
+        _check_digest(self.digest, self.email)
 
     def matches(self, alert: BudgetAlert) -> bool:
         if self.account is not None and self.account != alert.account_id:
@@ -128,7 +145,7 @@ class BudgetOwner:
 
     @property
     def recipient(self) -> Recipient:
-        return Recipient(self.email, self.name)
+        return Recipient(self.email, self.name, digest=self.digest)
 
 
 #: Resolves the recipients of one alert. It is called synchronously in a worker thread, so
@@ -172,6 +189,21 @@ class ConfigOwnerResolver:
     def __repr__(self) -> str:
         return f"ConfigOwnerResolver({len(self.owners)} owners, {len(self.fallback)} fallback)"
 
-    def __call__(self, alert: BudgetAlert) -> list[Recipient]:
+    def __call__(self, alert: BudgetAlert, *, why: str | None = None) -> list[Recipient]:
+        """The matching owners, else the fallback recipients told why (``why`` adds a cause)."""
         matched = unique_recipients(owner.recipient for owner in self.owners if owner.matches(alert))
-        return matched or list(self.fallback)
+        if matched:
+            return matched
+        reason = fallback_reason(alert, why)
+        return [dataclasses.replace(recipient, reason=reason) for recipient in self.fallback]
+
+
+def fallback_reason(alert: BudgetAlert, why: str | None = None) -> str:
+    """What a fallback recipient is told about why they got the e-mail."""
+    budget = f'budget "{clean_display_text(alert.budget_name)}"' if alert.budget_name else "this budget"
+    account = f" in AWS account {alert.account_id}" if alert.account_id else ""
+    cause = f" ({why})" if why else ""
+    return (
+        f"You receive this e-mail as a fallback recipient: no owner matched {budget}{account}{cause}. "
+        "Name an owner for it to have its alerts reach the right people."
+    )

@@ -1,8 +1,15 @@
-"""A readable one-message summary per producer, for Slack-compatible incoming webhooks."""
+"""Slack incoming-webhook messages: a Block Kit layout per producer, every value escaped.
+
+Budget alerts show the budget, amounts, threshold, period and a link to the budget in the AWS
+console; CloudWatch alarms the alarm, its state change and the reason. Every value taken from
+a message goes through :func:`escape` (Slack's ``&``, ``<``, ``>``): a budget name or alarm
+state such as ``<!channel>`` or ``<https://evil|Click>`` is shown as text and can neither
+notify a channel nor become a disguised link. ``text`` is the notification fallback.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from ..delivery import Delivery
 from ..producers import (
@@ -13,32 +20,42 @@ from ..producers import (
     EventBridgeEvent,
     SESEvent,
 )
+from .budget_facts import budget_facts
 
-__all__ = ["slack_payload", "summary"]
+__all__ = ["escape", "slack_payload", "summary"]
 
-_EMOJI = {"ALARM": ":rotating_light:", "OK": ":white_check_mark:", "INSUFFICIENT_DATA": ":grey_question:"}
+_EMOJI: Final = {
+    "ALARM": ":rotating_light:",
+    "OK": ":white_check_mark:",
+    "INSUFFICIENT_DATA": ":grey_question:",
+}
+# Slack limits: section text 3000 characters, a field 2000, ten fields per section.
+_MAX_TEXT: Final = 2900
+_MAX_FIELD: Final = 1900
 
 
-def escape(text: str) -> str:
-    """Slack's three control characters (its mrkdwn would turn <...> into links)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def escape(text: object) -> str:
+    """Slack's three control characters (its mrkdwn would turn <...> into links and mentions)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _budget(alert: BudgetAlert) -> str:
-    what = f"{alert.alert_type or 'Budget'} cost {alert.amount_text or '?'}"
-    threshold = alert.threshold_percent_text or alert.threshold_amount_text or "its threshold"
-    budgeted = f" of {alert.budgeted_amount_text}" if alert.budgeted_amount_text else ""
+    facts = budget_facts(alert)
     period = f" ({alert.period})" if alert.period else ""
     account = f" in account {alert.account_id}" if alert.account_id else ""
-    return f":money_with_wings: *Budget {escape(alert.budget_name or '?')}*: {what} exceeded {threshold}{budgeted}{period}{account}"
+    return f":money_with_wings: *{escape(facts.headline)}*{escape(period)}{escape(account)}"
 
 
 def _alarm(alarm: CloudWatchAlarm) -> str:
     emoji = _EMOJI.get(alarm.new_state or "", ":bell:")
     change = f"{alarm.old_state} → {alarm.new_state}" if alarm.old_state else str(alarm.new_state)
-    region = f" in {escape(alarm.region)}" if alarm.region else ""
+    region = f" in {alarm.region}" if alarm.region else ""
     reason = f"\n{escape(alarm.reason)}" if alarm.reason else ""
-    return f"{emoji} *{alarm.new_state}* `{escape(alarm.name)}` ({change}){region}{reason}"
+    return f"{emoji} *{escape(alarm.new_state)}* `{escape(alarm.name)}` ({escape(change)}){escape(region)}{reason}"
 
 
 def _ses(event: SESEvent) -> str:
@@ -53,6 +70,7 @@ def _ses(event: SESEvent) -> str:
 
 
 def summary(delivery: Delivery) -> str:
+    """One line of Slack mrkdwn for any message (the notification text)."""
     event = delivery.event
     if isinstance(event, BudgetAlert):
         return _budget(event)
@@ -64,7 +82,7 @@ def summary(delivery: Delivery) -> str:
         return _ses(event)
     if isinstance(event, CostAnomaly):
         impact = f"${event.total_impact}" if event.total_impact is not None else "?"
-        return f":chart_with_upwards_trend: Cost anomaly in {escape(event.dimensional_value or '?')}: impact {impact}"
+        return f":chart_with_upwards_trend: Cost anomaly in {escape(event.dimensional_value or '?')}: impact {escape(impact)}"
     if isinstance(event, EventBridgeEvent):
         health = event.health
         if health is not None:
@@ -76,5 +94,71 @@ def summary(delivery: Delivery) -> str:
     return head + escape(text[:500] + ("…" if len(text) > 500 else ""))
 
 
+def _field(label: str, value: object) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": _cut(f"*{label}*\n{escape(value)}", _MAX_FIELD)}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, _MAX_TEXT)}}
+
+
+def _budget_blocks(alert: BudgetAlert) -> list[dict[str, Any]]:
+    facts = budget_facts(alert)
+    fields = [
+        _field(label, value)
+        for label, value in (
+            ("Budget", facts.budget_name),
+            ("Alert type", facts.alert_type),
+            ("Amount", facts.amount),
+            ("Budgeted", facts.budgeted),
+            ("Threshold", facts.threshold),
+            ("Period", facts.progress.text if facts.progress else facts.period),
+            ("AWS account", facts.account_id),
+        )
+        if value
+    ]
+    blocks: list[dict[str, Any]] = [_section(f":money_with_wings: *{escape(facts.headline)}*")]
+    if fields:
+        blocks.append({"type": "section", "fields": fields[:10]})
+    if facts.is_forecast:
+        blocks.append(_section("This is a forecast: the spending has not happened yet."))
+    if facts.console_url:
+        # The URL is built by budget_console_url (percent-encoded name), so it holds no "|" or ">".
+        blocks.append(_section(f"<{facts.console_url}|Open the budget in the AWS console>"))
+    return blocks
+
+
+def _alarm_blocks(alarm: CloudWatchAlarm) -> list[dict[str, Any]]:
+    emoji = _EMOJI.get(alarm.new_state or "", ":bell:")
+    change = f"{alarm.old_state} → {alarm.new_state}" if alarm.old_state else alarm.new_state
+    fields = [
+        _field(label, value)
+        for label, value in (
+            ("Alarm", alarm.name),
+            ("State", change),
+            ("Region", alarm.region or alarm.region_code),
+            ("AWS account", alarm.account_id),
+        )
+        if value
+    ]
+    blocks: list[dict[str, Any]] = [
+        _section(f"{emoji} *{escape(alarm.new_state or 'Alarm')}*: {escape(alarm.name)}"),
+    ]
+    if fields:
+        blocks.append({"type": "section", "fields": fields})
+    if alarm.reason:
+        blocks.append(_section(f"*Reason*\n{escape(alarm.reason)}"))
+    return blocks
+
+
 def slack_payload(delivery: Delivery) -> dict[str, Any]:
-    return {"text": summary(delivery)}
+    """The incoming-webhook body: ``text`` (notifications, old clients) and ``blocks``."""
+    text = _cut(summary(delivery), _MAX_TEXT)
+    event = delivery.event
+    if isinstance(event, BudgetAlert):
+        blocks = _budget_blocks(event)
+    elif isinstance(event, CloudWatchAlarm):
+        blocks = _alarm_blocks(event)
+    else:
+        blocks = [_section(text)]
+    return {"text": text, "blocks": blocks}

@@ -17,6 +17,7 @@ _COMMANDS = {
     "doctor": "doctor:doctor",
     "simulate": "simulate:simulate",
     "config-reference": "service:config_reference",
+    "digest": "digest:digest",
 }
 
 

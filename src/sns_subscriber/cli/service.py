@@ -92,6 +92,8 @@ def worker(config_path: Path, once: bool) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if runtime.digests is not None:  # budget digests go out from worker processes
+        threading.Thread(target=runtime.digests.run, args=(stop,), name="sns-digests", daemon=True).start()
     try:
         job.run(stop)
     finally:

@@ -113,6 +113,10 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
             worker = runtime.worker(on_result=metrics.worker_result, on_action=metrics.action_result)
             thread = threading.Thread(target=worker.run, args=(stop,), name="sns-worker", daemon=True)
             thread.start()
+            if runtime.digests is not None:  # budget digests go out from the worker's process
+                threading.Thread(
+                    target=runtime.digests.run, args=(stop,), name="sns-digests", daemon=True
+                ).start()
         try:
             yield
         finally:

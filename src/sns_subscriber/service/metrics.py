@@ -110,7 +110,7 @@ class Metrics:
         )
         self.worker_results = Counter(
             "sns_worker_results",
-            "Processed messages by outcome (done, retrying, dead)",
+            "Processed messages by outcome (done, retrying, deferred: a destination said later, dead)",
             ["result"],
             registry=self.registry,
         )

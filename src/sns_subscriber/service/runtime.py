@@ -76,6 +76,8 @@ class Runtime:
     subscribers: dict[str, Subscriber] = field(default_factory=dict)
     async_subscribers: dict[str, AsyncSubscriber] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
+    #: Sends due budget digests (a DigestSender) when an owner has ``digest`` set; else None.
+    digests: Any = None
 
     def worker(self, **options: Any) -> Worker:
         config = self.config
@@ -114,9 +116,12 @@ def _trusted_hosts(config: Config) -> frozenset[str]:
     return frozenset({config.get("localstack.host")})
 
 
-def build_actions(config: Config, router: Router, closers: list[Callable[[], None]]) -> None:
-    """Register each endpoint's configured actions as handlers on ``router``."""
-    cache: dict[str, Any] = {}
+def build_actions(
+    config: Config, router: Router, closers: list[Callable[[], None]], store: InboxStore | None = None
+) -> Any:
+    """Register each endpoint's configured actions as handlers on ``router``; return the
+    digest sender when budget digests are configured (it needs ``store``)."""
+    cache: dict[str, Any] = {"store": store}
     for endpoint in config.endpoints:
         for action in endpoint.actions:
             if action == "log":
@@ -126,6 +131,7 @@ def build_actions(config: Config, router: Router, closers: list[Callable[[], Non
 
                 handler = make_action(action, config, cache, closers)
             router.add(handler, endpoint=endpoint.path, name=f"{endpoint.path}:{action}")
+    return cache.get("digest-sender")
 
 
 def build_runtime(config: Config, *, store: InboxStore | None = None, with_actions: bool = True) -> Runtime:
@@ -135,7 +141,7 @@ def build_runtime(config: Config, *, store: InboxStore | None = None, with_actio
     trusted = _trusted_hosts(config)
     runtime = Runtime(config, store or open_configured_store(config), Router())
     if with_actions:
-        build_actions(config, runtime.router, runtime.closers)
+        runtime.digests = build_actions(config, runtime.router, runtime.closers, runtime.store)
     cert_dir = config.path("verification.cert_dir")
     # One certificate cache for every verifier: one download ration and one known-URL file.
     shared_cache: dict[str, Any] = {"known_urls_file": config.path("verification.known_urls_file")}

@@ -32,6 +32,7 @@ from ..exceptions import ConfigurationError
 __all__ = [
     "SCHEMA_VERSION",
     "Clock",
+    "DigestItem",
     "InboxRecord",
     "InboxStatus",
     "InboxStore",
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 #: The schema version this code writes; stores refuse a database that is newer.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Returns "now"; stores take one so tests can move time (lease expiry, retry due times).
 Clock = Callable[[], datetime]
@@ -129,6 +130,17 @@ class SubscriptionRecord(SubscriptionEvent):
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DigestItem:
+    """One alert waiting in a recipient's digest. ``payload`` is the action's own JSON text."""
+
+    recipient: str
+    message_id: str
+    due_at: datetime
+    payload: str
+    id: int | None = None
+
+
 @runtime_checkable
 class InboxStore(Protocol):
     """The durable inbox. :class:`SQLiteStore` and :class:`PostgresStore` implement it.
@@ -181,6 +193,34 @@ class InboxStore(Protocol):
 
     def fail(self, message_id: str, worker_id: str, *, error: str) -> bool:
         """PROCESSING -> DEAD, if ``worker_id`` still holds the message."""
+        ...
+
+    def defer(self, message_id: str, worker_id: str, *, reason: str, delay_seconds: float) -> bool:
+        """PROCESSING -> RETRYING due ``delay_seconds`` from now, giving back the attempt the
+        claim counted: a destination said "later" (HTTP 429), which is not a failure."""
+        ...
+
+    # -- digests: alerts collected per recipient and sent together --------------------------
+
+    def add_digest_item(self, item: DigestItem) -> bool:
+        """Queue ``item``; False if this recipient already has this message (a retry)."""
+        ...
+
+    def claim_digest(
+        self,
+        worker_id: str,
+        *,
+        due_by: datetime | None = None,
+        lease_seconds: float = 300.0,
+        limit: int = 500,
+    ) -> builtins.list[DigestItem]:
+        """Claim the unsent items of ONE recipient that are due by ``due_by`` (default now),
+        oldest first; ``[]`` when none. Claims are exclusive across processes until
+        :meth:`finish_digest` or the lease runs out (a crashed sender's digest goes out later)."""
+        ...
+
+    def finish_digest(self, worker_id: str, ids: Sequence[int], *, sent: bool) -> int:
+        """Mark claimed items sent (never claimed again), or release them for a later try."""
         ...
 
     def get(self, message_id: str) -> InboxRecord | None: ...

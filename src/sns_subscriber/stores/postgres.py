@@ -38,6 +38,7 @@ from .base import (
     FINISHED_STATUSES,
     SCHEMA_VERSION,
     Clock,
+    DigestItem,
     InboxRecord,
     InboxStatus,
     NewMessage,
@@ -106,6 +107,22 @@ _MIGRATIONS: Final[tuple[tuple[LiteralString, ...], ...]] = (
             created_at timestamptz NOT NULL
         )""",
     ),
+    # 2: alerts waiting for a recipient's daily or weekly digest.
+    (
+        """CREATE TABLE {digest} (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            recipient text NOT NULL,
+            message_id text NOT NULL,
+            due_at timestamptz NOT NULL,
+            payload text NOT NULL,
+            created_at timestamptz NOT NULL,
+            claimed_by text,
+            claim_until timestamptz,
+            sent_at timestamptz,
+            UNIQUE (recipient, message_id)
+        )""",
+        "CREATE INDEX digest_items_due ON {digest} (due_at, id) WHERE sent_at IS NULL",
+    ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -153,6 +170,35 @@ _STATEMENTS: Final[dict[str, LiteralString]] = {
         "UPDATE {inbox} SET status = %(status)s, last_error = coalesce(%(error)s, last_error),"
         " next_attempt_at = %(next_attempt_at)s, lease_owner = NULL, lease_until = NULL, updated_at = %(now)s"
         " WHERE message_id = %(message_id)s AND status = 'processing' AND lease_owner = %(owner)s"
+    ),
+    "defer": (
+        "UPDATE {inbox} SET status = 'retrying', attempts = greatest(attempts - 1, 0), last_error = %(error)s,"
+        " next_attempt_at = %(next_attempt_at)s, lease_owner = NULL, lease_until = NULL, updated_at = %(now)s"
+        " WHERE message_id = %(message_id)s AND status = 'processing' AND lease_owner = %(owner)s"
+    ),
+    "digest_add": (
+        "INSERT INTO {digest} (recipient, message_id, due_at, payload, created_at)"
+        " VALUES (%(recipient)s, %(message_id)s, %(due_at)s, %(payload)s, %(now)s)"
+        " ON CONFLICT (recipient, message_id) DO NOTHING"
+    ),
+    # Claims are serialised by a transaction-level advisory lock (see claim_digest), so two
+    # senders can neither share a recipient's items nor split them into two digests.
+    "digest_claim": (
+        "WITH one AS (SELECT recipient FROM {digest} WHERE sent_at IS NULL AND due_at <= %(due)s"
+        "   AND (claimed_by IS NULL OR claim_until < %(now)s) ORDER BY due_at, id LIMIT 1),"
+        " picked AS (SELECT d.id FROM {digest} AS d JOIN one ON d.recipient = one.recipient"
+        "   WHERE d.sent_at IS NULL AND d.due_at <= %(due)s AND (d.claimed_by IS NULL OR d.claim_until < %(now)s)"
+        "   ORDER BY d.id LIMIT %(limit)s)"
+        " UPDATE {digest} AS d SET claimed_by = %(owner)s, claim_until = %(until)s FROM picked"
+        " WHERE d.id = picked.id RETURNING d.id, d.recipient, d.message_id, d.due_at, d.payload"
+    ),
+    "digest_sent": (
+        "UPDATE {digest} SET sent_at = %(now)s, claimed_by = NULL, claim_until = NULL"
+        " WHERE claimed_by = %(owner)s AND sent_at IS NULL AND id = ANY(%(ids)s)"
+    ),
+    "digest_release": (
+        "UPDATE {digest} SET claimed_by = NULL, claim_until = NULL"
+        " WHERE claimed_by = %(owner)s AND sent_at IS NULL AND id = ANY(%(ids)s)"
     ),
     "get": "SELECT " + _RECORD_COLUMNS + " FROM {inbox} WHERE message_id = %s",
     "list": "SELECT " + _RECORD_COLUMNS + " FROM {inbox} ORDER BY received_at DESC, seq DESC LIMIT %s",
@@ -298,6 +344,7 @@ class PostgresStore:
             "inbox": sql.Identifier(schema, "inbox"),
             "actions": sql.Identifier(schema, "inbox_actions"),
             "subscriptions": sql.Identifier(schema, "subscriptions"),
+            "digest": sql.Identifier(schema, "digest_items"),
             "versions": sql.Identifier(schema, "schema_version"),
         }
         composed = {name: sql.SQL(text).format(**tables) for name, text in _STATEMENTS.items()}
@@ -530,7 +577,61 @@ class PostgresStore:
     def fail(self, message_id: str, worker_id: str, *, error: str) -> bool:
         return self._finish(message_id, worker_id, InboxStatus.DEAD, error=error)
 
+    def defer(self, message_id: str, worker_id: str, *, reason: str, delay_seconds: float) -> bool:
+        now = self._now()
+        params = {
+            "error": clean_text(reason),
+            "next_attempt_at": now + timedelta(seconds=max(0.0, delay_seconds)),
+            "now": now,
+            "message_id": message_id,
+            "owner": worker_id,
+        }
+        return self._rowcount("defer", params) == 1
+
     # -- inspecting and administering ---------------------------------------------------------------
+
+    # -- digests ------------------------------------------------------------------------------
+
+    def add_digest_item(self, item: DigestItem) -> bool:
+        params = {
+            "recipient": item.recipient,
+            "message_id": item.message_id,
+            "due_at": item.due_at,
+            "payload": item.payload,
+            "now": self._now(),
+        }
+        return self._rowcount("digest_add", params) == 1
+
+    def claim_digest(
+        self,
+        worker_id: str,
+        *,
+        due_by: datetime | None = None,
+        lease_seconds: float = 300.0,
+        limit: int = 500,
+    ) -> builtins.list[DigestItem]:
+        check_limit(limit)
+        now = self._now()
+        params = {
+            "due": now if due_by is None else due_by,
+            "now": now,
+            "owner": worker_id,
+            "until": now + timedelta(seconds=lease_seconds),
+            "limit": limit,
+        }
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key ^ 0x5D16E57,))
+            rows = conn.execute(self._statements["digest_claim"], params).fetchall()
+        items = [
+            DigestItem(id=r[0], recipient=r[1], message_id=r[2], due_at=r[3], payload=r[4]) for r in rows
+        ]
+        return sorted(items, key=lambda item: item.id or 0)
+
+    def finish_digest(self, worker_id: str, ids: Sequence[int], *, sent: bool) -> int:
+        if not ids:
+            return 0
+        params = {"now": self._now(), "owner": worker_id, "ids": list(ids)}
+        return self._rowcount("digest_sent" if sent else "digest_release", params)
 
     def get(self, message_id: str) -> InboxRecord | None:
         row = self._fetchone("get", (message_id,))

@@ -29,6 +29,7 @@ from .base import (
     FINISHED_STATUSES,
     SCHEMA_VERSION,
     Clock,
+    DigestItem,
     InboxRecord,
     InboxStatus,
     NewMessage,
@@ -97,6 +98,22 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             created_at TEXT NOT NULL
         )""",
     ),
+    # 2: alerts waiting for a recipient's daily or weekly digest.
+    (
+        """CREATE TABLE digest_items (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            recipient TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            claimed_by TEXT,
+            claim_until TEXT,
+            sent_at TEXT,
+            UNIQUE (recipient, message_id)
+        )""",
+        "CREATE INDEX digest_items_due ON digest_items (due_at, id) WHERE sent_at IS NULL",
+    ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -150,6 +167,24 @@ _FINISH: Final = """
     SET status = :status, last_error = coalesce(:error, last_error), next_attempt_at = :next_attempt_at,
         lease_owner = NULL, lease_until = NULL, updated_at = :now
     WHERE message_id = :message_id AND status = 'processing' AND lease_owner = :owner"""
+_DEFER: Final = """
+    UPDATE inbox
+    SET status = 'retrying', attempts = max(attempts - 1, 0), last_error = :error,
+        next_attempt_at = :next_attempt_at, lease_owner = NULL, lease_until = NULL, updated_at = :now
+    WHERE message_id = :message_id AND status = 'processing' AND lease_owner = :owner"""
+_DIGEST_ADD: Final = """
+    INSERT INTO digest_items (recipient, message_id, due_at, payload, created_at)
+    VALUES (:recipient, :message_id, :due_at, :payload, :now)
+    ON CONFLICT (recipient, message_id) DO NOTHING"""
+_DIGEST_CLAIMABLE: Final = "sent_at IS NULL AND due_at <= :due AND (claimed_by IS NULL OR claim_until < :now)"
+_DIGEST_NEXT: Final = (
+    f"SELECT recipient FROM digest_items WHERE {_DIGEST_CLAIMABLE} ORDER BY due_at, id LIMIT 1"
+)
+_DIGEST_CLAIM: Final = f"""
+    UPDATE digest_items SET claimed_by = :owner, claim_until = :until
+    WHERE id IN (SELECT id FROM digest_items WHERE recipient = :recipient AND {_DIGEST_CLAIMABLE}
+                 ORDER BY id LIMIT :limit)
+    RETURNING id, recipient, message_id, due_at, payload"""
 _RECORD_ACTION: Final = """
     INSERT INTO inbox_actions (message_id, action_key, done_at) VALUES (?, ?, ?)
     ON CONFLICT (message_id, action_key) DO NOTHING"""
@@ -520,6 +555,72 @@ class SQLiteStore:
 
     def fail(self, message_id: str, worker_id: str, *, error: str) -> bool:
         return self._finish(message_id, worker_id, InboxStatus.DEAD, error=error)
+
+    def defer(self, message_id: str, worker_id: str, *, reason: str, delay_seconds: float) -> bool:
+        now = self._now()
+        params = {
+            "error": clean_text(reason),
+            "next_attempt_at": _ts(now + timedelta(seconds=max(0.0, delay_seconds))),
+            "now": _ts(now),
+            "message_id": message_id,
+            "owner": worker_id,
+        }
+        with self._write() as conn:
+            return conn.execute(_DEFER, params).rowcount == 1
+
+    # -- digests ----------------------------------------------------------------------------
+
+    def add_digest_item(self, item: DigestItem) -> bool:
+        params = {
+            "recipient": item.recipient,
+            "message_id": item.message_id,
+            "due_at": _ts(item.due_at),
+            "payload": item.payload,
+            "now": _ts(self._now()),
+        }
+        with self._write() as conn:
+            return conn.execute(_DIGEST_ADD, params).rowcount == 1
+
+    def claim_digest(
+        self,
+        worker_id: str,
+        *,
+        due_by: datetime | None = None,
+        lease_seconds: float = 300.0,
+        limit: int = 500,
+    ) -> builtins.list[DigestItem]:
+        check_limit(limit)
+        now = self._now()
+        params: dict[str, Any] = {
+            "due": _ts(now if due_by is None else due_by),
+            "now": _ts(now),
+            "owner": worker_id,
+            "until": _ts(now + timedelta(seconds=lease_seconds)),
+            "limit": limit,
+        }
+        # BEGIN IMMEDIATE: one writer at a time, so two senders never split or share a digest.
+        with self._write() as conn:
+            row = conn.execute(_DIGEST_NEXT, params).fetchone()
+            if row is None:
+                return []
+            rows = conn.execute(_DIGEST_CLAIM, {**params, "recipient": row[0]}).fetchall()
+        items = [
+            DigestItem(id=r[0], recipient=r[1], message_id=r[2], due_at=_dt(r[3]), payload=r[4]) for r in rows
+        ]
+        return sorted(items, key=lambda item: item.id or 0)
+
+    def finish_digest(self, worker_id: str, ids: Sequence[int], *, sent: bool) -> int:
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        done = "sent_at = ?, " if sent else ""
+        params: list[Any] = [_ts(self._now())] if sent else []
+        with self._write() as conn:
+            return conn.execute(
+                f"UPDATE digest_items SET {done}claimed_by = NULL, claim_until = NULL "
+                f"WHERE claimed_by = ? AND sent_at IS NULL AND id IN ({marks})",
+                [*params, worker_id, *ids],
+            ).rowcount
 
     # -- inspecting and administering --------------------------------------------------------
 
