@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("parsing", "signing", "certs", "fetch"),  # protocol
     ("cache", "verification"),  # state
     ("confirmation", "stores", "producers"),  # effects
-    ("routing", "dispatch", "delivery"),  # routing
+    ("routing", "dispatch", "delivery", "pacing"),  # routing
     ("subscriber", "worker"),  # pipeline
     # The edges, in the order they may use each other:
     ("testing", "actions"),

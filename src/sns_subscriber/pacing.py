@@ -34,8 +34,9 @@ class RetryLater(TemporaryFailureError):  # noqa: N818 - a request to come back,
     code = "retry_later"
 
     def __init__(self, reason: str, *, delay: float, message_id: str | None = None) -> None:
-        super().__init__(reason, message_id=message_id)
+        # Set before the base class seals the error (errors are immutable once built).
         self.delay = max(0.0, min(delay, MAX_RETRY_AFTER))
+        super().__init__(reason, message_id=message_id)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

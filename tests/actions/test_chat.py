@@ -132,7 +132,7 @@ def test_slack_alarm_state_value_cannot_become_a_link() -> None:
 
 
 def test_slack_plain_message_is_escaped() -> None:
-    message = parse(SNSTestKit.body({"Type": "Notification", "MessageId": "m", "TopicArn": TEST_TOPIC_ARN,
+    message = parse(SNSTestKit.body({"Type": "Notification", "MessageId": "0b7d1f0e-5c1a-4e38-9d2c-6f4a8e2b9c31", "TopicArn": TEST_TOPIC_ARN,
                                      "Message": "<!channel> hi", "Timestamp": "2026-01-01T00:00:00Z",
                                      "SignatureVersion": "2", "Signature": "x",
                                      "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-x.pem",
@@ -232,7 +232,7 @@ def test_teams_alarm_reason_cannot_become_a_link() -> None:
 
 def test_teams_plain_message_cannot_become_a_link() -> None:
     """Attack: any other producer's text (here a plain notification) carrying markdown links."""
-    message = parse(SNSTestKit.body({"Type": "Notification", "MessageId": "m", "TopicArn": TEST_TOPIC_ARN,
+    message = parse(SNSTestKit.body({"Type": "Notification", "MessageId": "0b7d1f0e-5c1a-4e38-9d2c-6f4a8e2b9c31", "TopicArn": TEST_TOPIC_ARN,
                                      "Message": "[Click](https://evil.example) & <b>", "Timestamp": "2026-01-01T00:00:00Z",
                                      "SignatureVersion": "2", "Signature": "x",
                                      "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-x.pem",
@@ -401,5 +401,5 @@ def test_configured_teams_webhook_is_paced_and_shares_its_pacer() -> None:
     with pytest.raises(ConfigurationError, match="rate_per_second"):
         make_action("webhook:team", load_config(data=data, environ={}), {}, [])
     data["webhooks"][0].update(rate_per_second=1.0, format="msteams")
-    with pytest.raises(ConfigurationError, match="json, slack or teams"):
+    with pytest.raises(ConfigurationError, match="json, slack, teams"):
         make_action("webhook:team", load_config(data=data, environ={}), {}, [])
