@@ -184,7 +184,8 @@ class Config:
         url: str = self.get("store.url")
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
-            return prefix + str(self.base_dir / url[len(prefix) :])
+            # So that "examples/../var/x.db" reads (and logs) as "var/x.db".
+            return prefix + os.path.normpath(self.base_dir / url[len(prefix) :])
         return url
 
 
