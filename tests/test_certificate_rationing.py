@@ -103,6 +103,17 @@ def test_attack_junk_certificate_urls_do_not_ration_a_pinned_certificate(
     assert sns_host.hits[f"/{sns_kit.cert_filename}"] == 0
 
 
+def test_attack_ten_junk_messages_then_a_pinned_one_offline(sns_kit: SNSTestKit, tmp_path: Path) -> None:
+    """The issue's reproduction with the library as most tests use it (pinned directory, no
+    downloads): ten junk messages, then the valid one verifies instead of being rationed."""
+    verifier = sns_kit.verifier([TEST_TOPIC_ARN], cert_dir=tmp_path / "certs")
+    for _ in range(10):
+        with pytest.raises(CertificateFetchError, match="not in the pinned directory"):
+            verifier.verify(junk(sns_kit))
+    message = genuine(sns_kit)
+    assert verifier.verify(message) is message
+
+
 def test_attack_junk_does_not_ration_a_url_that_already_verified(
     sns_kit: SNSTestKit, sns_host: LocalServer
 ) -> None:
