@@ -263,3 +263,18 @@ def test_service_verifiers_share_one_cache_and_remember_known_urls(
         assert (tmp_path / "known").read_text().splitlines() == [sns_kit.cert_url(TEST_TOPIC_ARN)]
     finally:
         runtime.close()
+
+
+def test_replicas_sharing_the_known_urls_file_keep_each_others_urls(
+    sns_kit: SNSTestKit, rotated: SNSTestKit, sns_host: LocalServer, tmp_path: Path
+) -> None:
+    """Two processes started from the same (empty) file each vouch for a different URL: the
+    file ends up holding both, not the last writer's list only."""
+    known = tmp_path / "known-cert-urls"
+    first = fetching_verifier(sns_host, known_urls_file=known)
+    second = fetching_verifier(sns_host, known_urls_file=known)
+    first.verify(genuine(sns_kit))
+    second.verify(genuine(rotated))
+    assert sorted(known.read_text().splitlines()) == sorted(
+        [sns_kit.cert_url(TEST_TOPIC_ARN), rotated.cert_url(TEST_TOPIC_ARN)]
+    )
