@@ -13,6 +13,7 @@ name (``connect_to``), never to the network.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import stat
 from collections.abc import Iterator
@@ -21,7 +22,14 @@ from typing import Any
 
 import pytest
 
-from sns_subscriber import CertificateFetchError, SNSSubscriberError, VerificationPolicy, Verifier, parse
+from sns_subscriber import (
+    AsyncVerifier,
+    CertificateFetchError,
+    SNSSubscriberError,
+    VerificationPolicy,
+    Verifier,
+    parse,
+)
 from sns_subscriber.messages import Notification
 from sns_subscriber.service.config import load_config
 from sns_subscriber.service.runtime import build_runtime
@@ -278,3 +286,19 @@ def test_replicas_sharing_the_known_urls_file_keep_each_others_urls(
     assert sorted(known.read_text().splitlines()) == sorted(
         [sns_kit.cert_url(TEST_TOPIC_ARN), rotated.cert_url(TEST_TOPIC_ARN)]
     )
+
+
+def test_async_verifier_remembers_known_urls_too(
+    sns_kit: SNSTestKit, sns_host: LocalServer, tmp_path: Path
+) -> None:
+    known = tmp_path / "known-cert-urls"
+    verifier = AsyncVerifier(
+        VerificationPolicy(allowed_topic_arns=(TEST_TOPIC_ARN,)),
+        ssl_context=sns_host.ssl_context(),
+        connect_to=("127.0.0.1", sns_host.port),
+        known_urls_file=known,
+    )
+    message = genuine(sns_kit)
+    assert asyncio.run(verifier.verify(message, client=SNS_SENDER)) is message
+    assert known.read_text().splitlines() == [sns_kit.cert_url(TEST_TOPIC_ARN)]
+    assert verifier.cache.vouched(sns_kit.cert_url(TEST_TOPIC_ARN))

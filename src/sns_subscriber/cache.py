@@ -222,6 +222,10 @@ class CertificateCache(Generic[T]):
             with self._write_lock:  # rare (a new certificate): one writer at a time
                 self._known_urls.save(urls)
 
+    def vouched(self, url: str) -> bool:
+        """Whether :meth:`vouch` was called for ``url`` (or the known-URL file named it)."""
+        return url in self._vouched
+
     def clear(self) -> None:
         """Forget cached values and remembered failures. Loads in flight still complete, and
         rationing state (known URLs, the last minute's new loads) is kept on purpose."""
