@@ -13,6 +13,7 @@ name (``connect_to``), never to the network.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import stat
 from collections.abc import Iterator
@@ -21,7 +22,14 @@ from typing import Any
 
 import pytest
 
-from sns_subscriber import CertificateFetchError, SNSSubscriberError, VerificationPolicy, Verifier, parse
+from sns_subscriber import (
+    AsyncVerifier,
+    CertificateFetchError,
+    SNSSubscriberError,
+    VerificationPolicy,
+    Verifier,
+    parse,
+)
 from sns_subscriber.messages import Notification
 from sns_subscriber.service.config import load_config
 from sns_subscriber.service.runtime import build_runtime
@@ -101,6 +109,17 @@ def test_attack_junk_certificate_urls_do_not_ration_a_pinned_certificate(
     message = genuine(sns_kit)
     assert verifier.verify(message) is message
     assert sns_host.hits[f"/{sns_kit.cert_filename}"] == 0
+
+
+def test_attack_ten_junk_messages_then_a_pinned_one_offline(sns_kit: SNSTestKit, tmp_path: Path) -> None:
+    """The issue's reproduction with the library as most tests use it (pinned directory, no
+    downloads): ten junk messages, then the valid one verifies instead of being rationed."""
+    verifier = sns_kit.verifier([TEST_TOPIC_ARN], cert_dir=tmp_path / "certs")
+    for _ in range(10):
+        with pytest.raises(CertificateFetchError, match="not in the pinned directory"):
+            verifier.verify(junk(sns_kit))
+    message = genuine(sns_kit)
+    assert verifier.verify(message) is message
 
 
 def test_attack_junk_does_not_ration_a_url_that_already_verified(
@@ -252,3 +271,34 @@ def test_service_verifiers_share_one_cache_and_remember_known_urls(
         assert (tmp_path / "known").read_text().splitlines() == [sns_kit.cert_url(TEST_TOPIC_ARN)]
     finally:
         runtime.close()
+
+
+def test_replicas_sharing_the_known_urls_file_keep_each_others_urls(
+    sns_kit: SNSTestKit, rotated: SNSTestKit, sns_host: LocalServer, tmp_path: Path
+) -> None:
+    """Two processes started from the same (empty) file each vouch for a different URL: the
+    file ends up holding both, not the last writer's list only."""
+    known = tmp_path / "known-cert-urls"
+    first = fetching_verifier(sns_host, known_urls_file=known)
+    second = fetching_verifier(sns_host, known_urls_file=known)
+    first.verify(genuine(sns_kit))
+    second.verify(genuine(rotated))
+    assert sorted(known.read_text().splitlines()) == sorted(
+        [sns_kit.cert_url(TEST_TOPIC_ARN), rotated.cert_url(TEST_TOPIC_ARN)]
+    )
+
+
+def test_async_verifier_remembers_known_urls_too(
+    sns_kit: SNSTestKit, sns_host: LocalServer, tmp_path: Path
+) -> None:
+    known = tmp_path / "known-cert-urls"
+    verifier = AsyncVerifier(
+        VerificationPolicy(allowed_topic_arns=(TEST_TOPIC_ARN,)),
+        ssl_context=sns_host.ssl_context(),
+        connect_to=("127.0.0.1", sns_host.port),
+        known_urls_file=known,
+    )
+    message = genuine(sns_kit)
+    assert asyncio.run(verifier.verify(message, client=SNS_SENDER)) is message
+    assert known.read_text().splitlines() == [sns_kit.cert_url(TEST_TOPIC_ARN)]
+    assert verifier.cache.vouched(sns_kit.cert_url(TEST_TOPIC_ARN))

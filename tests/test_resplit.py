@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +157,16 @@ def test_attack_hand_built_resplit_message_fails_verification(sns_kit: SNSTestKi
     assert verifier.verify(original) is original
     with pytest.raises(InvalidSignatureError, match="line break"):
         verifier.verify(forged)
+
+
+def test_simulator_refuses_a_message_id_that_is_not_a_uuid(tmp_path: Path) -> None:
+    """The receiver only accepts UUID MessageIds, so the simulator says so up front instead of
+    signing a message that could never be delivered (or failing with a traceback)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "sns_subscriber", "simulate", "--endpoint", "http://127.0.0.1:9/sns",
+         "--topic", TEST_TOPIC_ARN, "--cert-dir", str(tmp_path / "certs"), "topic-verified", "--message-id", "m-1"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "not a valid UUID" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -222,6 +222,10 @@ class CertificateCache(Generic[T]):
             with self._write_lock:  # rare (a new certificate): one writer at a time
                 self._known_urls.save(urls)
 
+    def vouched(self, url: str) -> bool:
+        """Whether :meth:`vouch` was called for ``url`` (or the known-URL file named it)."""
+        return url in self._vouched
+
     def clear(self) -> None:
         """Forget cached values and remembered failures. Loads in flight still complete, and
         rationing state (known URLs, the last minute's new loads) is kept on purpose."""
@@ -389,9 +393,10 @@ class KnownURLFile:
     Why a file: the point is to remember them across restarts, and nothing else needs it.
     Only URLs are kept, never certificates: a URL in this file only exempts that URL from
     rationing, while every load still goes through the URL policy, TLS and the certificate
-    checks, so a tampered file cannot make anything trusted. Several processes may share the
-    file; each write replaces it atomically with the writer's whole list (a URL lost in a race
-    is vouched for again by the next message it verifies). Unreadable or unwritable files are
+    checks, so a tampered file cannot make anything trusted. Several processes (replicas on a
+    shared volume) may share the file: each write merges what the file holds with the writer's
+    list and replaces the file atomically, so only two writes at the same instant can lose a
+    URL, which the next restart then downloads once more. Unreadable or unwritable files are
     logged and otherwise ignored: remembering is an optimisation, never a reason to refuse.
     """
 
@@ -418,7 +423,8 @@ class KnownURLFile:
         return list(urls)[-_MAX_VOUCHED:]
 
     def save(self, urls: list[str]) -> None:
-        text = "".join(f"{url}\n" for url in urls[-_MAX_VOUCHED:])
+        merged = list(dict.fromkeys([*self.load(), *urls]))[-_MAX_VOUCHED:]
+        text = "".join(f"{url}\n" for url in merged)
         directory = self.path.parent
         try:
             # mkstemp creates the file 0600; os.replace makes the new list appear at once.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -146,12 +147,27 @@ def _sns_host_of(topic: TopicArn) -> str | None:
     return sns_host(topic)
 
 
+# Accepted (URL, TopicArn) pairs only, so the steady state is one lookup: both values passed
+# the checks (at most 324 and 400 characters), and a flood of distinct valid-looking pairs
+# only makes the table start over.
+_ACCEPTED: dict[tuple[str, str], None] = {}
+_ACCEPTED_LOCK: Final = threading.Lock()
+_MAX_ACCEPTED: Final = 1024
+
+
 def check_certificate_url(url: str, topic_arn: str, *, message_id: str | None = None) -> None:
     """Raise :class:`UntrustedCertificateURLError` unless ``url`` is the SNS signing-certificate
     URL form on the SNS host of ``topic_arn``'s own region and partition."""
+    key = (url, topic_arn)
+    if key in _ACCEPTED:
+        return
     reason = _url_decision(url, topic_arn)
     if reason is not None:
         raise UntrustedCertificateURLError(reason, message_id=message_id, topic_arn=None, value=url)
+    with _ACCEPTED_LOCK:
+        if len(_ACCEPTED) >= _MAX_ACCEPTED:
+            _ACCEPTED.clear()
+        _ACCEPTED[key] = None
 
 
 def region_of_certificate_url(url: str) -> str | None:

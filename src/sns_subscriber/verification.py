@@ -7,6 +7,7 @@ then the certificate (cache / pinned directory / HTTPS) and the RSA signature.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import ssl
 import time
@@ -355,7 +356,9 @@ class AsyncVerifier(_BaseVerifier):
             now = self._precheck(message)
             key = await self.cache.aget(message.signing_cert_url, now=now, client=client)
             verify_signature(key, message)
-            self.cache.vouch(message.signing_cert_url)
+            if not self.cache.vouched(message.signing_cert_url):
+                # The first time only: it may write the known-URL file, off the event loop.
+                await asyncio.to_thread(self.cache.vouch, message.signing_cert_url)
         except SNSSubscriberError as exc:
             context = exc.with_context(message_id=message.message_id, topic_arn=message.topic_arn)
             raise context.with_traceback(exc.__traceback__) from exc.__cause__

@@ -242,7 +242,13 @@ def _notification(
 
 _repeat = click.option("--repeat", type=click.IntRange(1, 1000), default=1, show_default=True,
                        help="Deliver the same message this many times (SNS redelivery).")  # fmt: skip
-_message_id = click.option("--message-id", help="MessageId (default: a new UUID).")
+# SNS MessageIds are UUIDs, and the receiver refuses anything else (parse checks the shape).
+_message_id = click.option(
+    "--message-id",
+    type=click.UUID,
+    callback=lambda _ctx, _param, value: str(value) if value is not None else None,
+    help="MessageId, a UUID (default: a new one).",
+)
 
 
 @simulate.command()
