@@ -2,7 +2,7 @@
 
 One commit per request caps an fsync-bound store at a few thousand messages per second;
 committing whatever is queued together keeps every acknowledgement durable while the cost of
-a commit is shared by the whole batch (DESIGN §6). Nobody waits for a batch to fill: the
+a commit is shared by the whole batch. Nobody waits for a batch to fill: the
 committer takes what has queued up while the previous commit was running, so a lone request
 is committed at once and a crowd is committed together.
 
