@@ -43,14 +43,18 @@ logger = logging.getLogger("sns_subscriber.service")
 #: (a client could send headers until memory runs out); h11's is set to the same.
 MAX_HEAD_BYTES = 32 * 1024
 
-_HEAD_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 24\r\nconnection: close\r\n\r\nrequest head is too large"
-)
-_REQUEST_TIMEOUT = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 25\r\nconnection: close\r\n\r\nrequest head not received"
-)
+
+def _plain_answer(status: bytes, text: bytes) -> bytes:
+    """A complete response written straight to the transport (no request to answer through
+    the application), closing the connection."""
+    return (
+        b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: " + str(len(text)).encode() + b"\r\nconnection: close\r\n\r\n" + text
+    )
+
+
+_HEAD_TOO_LARGE = _plain_answer(b"431 Request Header Fields Too Large", b"request head is too large")
+_REQUEST_TIMEOUT = _plain_answer(b"408 Request Timeout", b"request head not received")
 
 
 def protocol_class(http: str, *, header_timeout: float, max_connections: int) -> type[asyncio.Protocol]:
