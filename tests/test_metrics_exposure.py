@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,41 @@ def test_concurrent_readiness_probes_share_one_store_ping(runtime: Runtime) -> N
             probe.join(30)
     assert statuses == [200] * 12
     assert len(pings) == 1
+
+
+def test_the_metrics_listener_serves_a_bounded_number_of_scrapes_at_once(
+    tmp_path: Path, sns_kit: SNSTestKit
+) -> None:
+    """Thread exhaustion: the metrics listener runs a thread per connection; connections that
+    never send a request held one each. Past MAX_SCRAPES a new connection is closed at once,
+    and once the idle ones are gone scrapes are served again."""
+    import socket
+
+    from sns_subscriber.service.app import create_app
+    from sns_subscriber.service.metrics import MAX_SCRAPES
+
+    port = free_port()
+    runtime = make_runtime(tmp_path, sns_kit, {"metrics_port": port})
+    with serve_asgi(create_app(runtime, run_worker=False)):
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(MAX_SCRAPES)]
+        try:
+            extra = socket.create_connection(("127.0.0.1", port), timeout=10)
+            with extra:
+                extra.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+                try:
+                    answer = extra.recv(100)
+                except ConnectionResetError:
+                    answer = b""
+            assert answer == b""  # closed unanswered
+        finally:
+            for sock in idle:
+                sock.close()
+        status = 0
+        for _ in range(100):  # the idle connections' threads notice they are gone
+            try:
+                status = request(f"http://127.0.0.1:{port}/metrics", method="GET").status
+            except OSError:  # still full: closed unanswered
+                time.sleep(0.05)
+                continue
+            break
+        assert status == 200

@@ -27,6 +27,8 @@ __all__ = ["CachedCounts", "Metrics", "bearer_ok", "serve_metrics"]
 
 #: Seconds a reading of the inbox counts is reused.
 COUNTS_MAX_AGE = 5.0
+#: Scrapes served at once by the separate metrics listener.
+MAX_SCRAPES = 8
 
 
 class CachedCounts:
@@ -167,7 +169,30 @@ def bearer_ok(header: str | None, token: str) -> bool:
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    """A thread per scrape, at most :data:`MAX_SCRAPES` at once (more are closed unanswered)."""
+
     daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(MAX_SCRAPES)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from .config import Config
 
-__all__ = ["protocol_class", "uvicorn_config"]
+__all__ = ["MAX_HEAD_BYTES", "fit_descriptor_limit", "protocol_class", "uvicorn_config"]
 
 logger = logging.getLogger("sns_subscriber.service")
 
@@ -43,14 +43,18 @@ logger = logging.getLogger("sns_subscriber.service")
 #: (a client could send headers until memory runs out); h11's is set to the same.
 MAX_HEAD_BYTES = 32 * 1024
 
-_HEAD_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 24\r\nconnection: close\r\n\r\nrequest head is too large"
-)
-_REQUEST_TIMEOUT = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 25\r\nconnection: close\r\n\r\nrequest head not received"
-)
+
+def _plain_answer(status: bytes, text: bytes) -> bytes:
+    """A complete response written straight to the transport (no request to answer through
+    the application), closing the connection."""
+    return (
+        b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: " + str(len(text)).encode() + b"\r\nconnection: close\r\n\r\n" + text
+    )
+
+
+_HEAD_TOO_LARGE = _plain_answer(b"431 Request Header Fields Too Large", b"request head is too large")
+_REQUEST_TIMEOUT = _plain_answer(b"408 Request Timeout", b"request head not received")
 
 
 def protocol_class(http: str, *, header_timeout: float, max_connections: int) -> type[asyncio.Protocol]:
@@ -162,13 +166,47 @@ def _has_httptools() -> bool:
     return True
 
 
+#: Descriptors kept for everything but client connections: the listeners, the store's files
+#: and connections, the event loop's own, logging, certificate fetches.
+_RESERVED_DESCRIPTORS = 64
+
+
+def fit_descriptor_limit(max_connections: int) -> int:
+    """The connection cap this process can honour: the soft descriptor limit is raised (up to
+    the hard one) to fit ``max_connections``; if it cannot be, the cap is lowered to fit, so
+    the cap, not ``accept()`` failing with EMFILE, is what turns connections away."""
+    try:
+        import resource  # noqa: PLC0415 - POSIX only
+    except ImportError:  # pragma: no cover - Windows
+        return max_connections
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = max_connections + _RESERVED_DESCRIPTORS
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        fitted = max(1, soft - _RESERVED_DESCRIPTORS)
+        logger.warning(
+            "service.max_connections %d does not fit the open-file limit %d; serving at most %d connections",
+            max_connections,
+            soft,
+            fitted,
+        )
+        return fitted
+    return max_connections
+
+
 def uvicorn_config(
     app: Any, config: Config, *, host: str | None = None, port: int | None = None
 ) -> uvicorn.Config:
     """The uvicorn configuration ``serve`` runs with."""
     import uvicorn  # noqa: PLC0415
 
-    max_connections = config.get("service.max_connections")
+    max_connections = fit_descriptor_limit(config.get("service.max_connections"))
     return uvicorn.Config(
         app,
         host=host or config.get("service.host"),

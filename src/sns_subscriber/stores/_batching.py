@@ -2,9 +2,9 @@
 
 One commit per request caps an fsync-bound store at a few thousand messages per second;
 committing whatever is queued together keeps every acknowledgement durable while the cost of
-a commit is shared by the whole batch (``bench/ingest.py`` measures it). Nobody waits for a batch to fill: the
-committer takes what has queued up while the previous commit was running, so a lone request
-is committed at once and a crowd is committed together.
+a commit is shared by the whole batch (``bench/ingest.py`` measures it). Nobody waits for a
+batch to fill: the committer takes what has queued up while the previous commit was running,
+so a lone request is committed at once and a crowd is committed together.
 
 The queue is bounded (``max_pending`` rows, ``max_pending_bytes`` of bodies). When the
 database is slow or stalled, rows queue up behind the running commit; past the bound a new
