@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 
-from ..confirmation import make_confirmer
 from ..exceptions import SNSSubscriberError
 from ..messages import SubscriptionConfirmation
 from ..service.runtime import open_configured_store
@@ -182,9 +181,11 @@ def subscriptions_ls(config_path: Path, as_json: bool) -> None:
 @one_line_errors
 def subscriptions_confirm(config_path: Path, subscription_id: int, mode: str) -> None:
     """Confirm a pending subscription (manual mode) by its id from `subscriptions ls`."""
+    from ..service.aws import configured_confirmer, localstack_hosts  # noqa: PLC0415
     from ..stores import SubscriptionEvent, SubscriptionState  # noqa: PLC0415
 
-    store = open_configured_store(load(config_path))
+    config = load(config_path)
+    store = open_configured_store(config)
     try:
         record = store.get_subscription(subscription_id)
         if record is None:
@@ -203,7 +204,7 @@ def subscriptions_confirm(config_path: Path, subscription_id: int, mode: str) ->
             subscribe_url=record.subscribe_url,
         )
         try:
-            result = make_confirmer(mode).confirm(message)
+            result = configured_confirmer(config, mode, localstack_hosts(config)).confirm(message)
         except SNSSubscriberError as exc:
             raise click.ClickException(f"confirmation failed: {exc.reason}") from None
         store.record_subscription(

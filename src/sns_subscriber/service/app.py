@@ -19,6 +19,7 @@ from ..integrations.starlette import METHODS, handle, to_response
 from ..subscriber import AsyncSubscriber
 from .asgi import SNSFront
 from .metrics import Metrics
+from .queues import build_pollers, run_pollers
 from .runtime import Runtime
 
 __all__ = ["create_app"]
@@ -53,12 +54,17 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    # One SQS poller per [[queues]] entry, next to the HTTP endpoints.
+    pollers = build_pollers(runtime, on_message=metrics.queue_message) if runtime.config.queues else []
+    metrics.watch_pollers([p.status for p in pollers])
+
     async def readyz(_: Request) -> Response:
+        queues = {"queues": [p.status.as_dict() for p in pollers]} if pollers else {}
         try:
             await asyncio.to_thread(runtime.store.ping)
         except SNSSubscriberError as exc:
-            return JSONResponse({"status": "unavailable", "detail": exc.reason}, status_code=503)
-        return JSONResponse({"status": "ready"})
+            return JSONResponse({"status": "unavailable", "detail": exc.reason, **queues}, status_code=503)
+        return JSONResponse({"status": "ready", **queues})
 
     async def metrics_view(_: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
@@ -77,6 +83,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
             worker = runtime.worker(on_result=metrics.worker_result, on_action=metrics.action_result)
             thread = threading.Thread(target=worker.run, args=(stop,), name="sns-worker", daemon=True)
             thread.start()
+        poller_threads = run_pollers(pollers, stop)
         try:
             yield
         finally:
@@ -84,6 +91,8 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
             stop.set()
             if thread is not None:
                 await asyncio.to_thread(thread.join, 60)
+            for poller_thread in poller_threads:  # a long poll ends within wait_seconds
+                await asyncio.to_thread(poller_thread.join, 30)
             runtime.close()
 
     return SNSFront(dict(runtime.async_subscribers), metrics, Starlette(routes=routes, lifespan=lifespan))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ..aws.queues import PollerStatus
 from ..outcome import Outcome
 
 __all__ = ["Metrics"]
@@ -28,6 +29,27 @@ class _InboxCollector(Collector):
         for status, count in sorted(counts.items()):
             family.add_metric([str(status)], count)
         yield family
+
+
+class _PollerCollector(Collector):
+    """SQS poller health, read from the pollers at scrape time."""
+
+    def __init__(self, statuses: Sequence[PollerStatus]) -> None:
+        self.statuses = statuses
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily(
+            "sns_queue_poller_up", "1 while the SQS poller receives without errors", labels=["queue"]
+        )
+        errors = GaugeMetricFamily(
+            "sns_queue_poller_errors", "AWS errors seen by the SQS poller", labels=["queue"]
+        )
+        for status in self.statuses:
+            state = status.as_dict()
+            up.add_metric([status.queue], 1 if state["state"] in ("starting", "polling") else 0)
+            errors.add_metric([status.queue], state["errors"])
+        yield up
+        yield errors
 
 
 class Metrics:
@@ -65,6 +87,12 @@ class Metrics:
             ["action", "result"],
             registry=self.registry,
         )
+        self.queue_messages = Counter(
+            "sns_queue_messages",
+            "SQS messages by queue and disposition (accepted, duplicate, rejected: left in the queue, retry)",
+            ["queue", "result"],
+            registry=self.registry,
+        )
         if inbox_counts is not None:
             self.registry.register(_InboxCollector(inbox_counts))
         self._request_children: dict[tuple[str, str, int], Counter] = {}
@@ -89,6 +117,14 @@ class Metrics:
 
     def action_result(self, action: str, result: str) -> None:
         self.action_results.labels(action, result).inc()
+
+    def queue_message(self, queue: str, result: str) -> None:
+        self.queue_messages.labels(queue, result).inc()
+
+    def watch_pollers(self, statuses: Sequence[PollerStatus]) -> None:
+        """Export each poller's state (1 = polling, 0 = backing off or stopped) and errors."""
+        if statuses:
+            self.registry.register(_PollerCollector(statuses))
 
     def verify_timer(self, endpoint: str) -> Callable[[float], None]:
         """A callback for :attr:`Verifier.timer` observing this endpoint's verify time."""

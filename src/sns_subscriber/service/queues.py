@@ -1,0 +1,91 @@
+"""Build the ``[[queues]]`` pollers: one per queue, each with the pipeline of an endpoint."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from ..aws.queues import Disposition, QueuePoller, RawQueueHandler, envelope_handler
+from ..subscriber import Subscriber
+from ..verification import VerificationPolicy, Verifier
+from .aws import aws_clients, configured_confirmer, localstack_hosts
+from .config import Config, QueueConfig
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+__all__ = ["build_pollers", "run_pollers"]
+
+#: A queue keeps messages up to 14 days (SQS's longest retention). Only principals the queue
+#: policy allows can put a message there, so the replay window is the retention, not the
+#: HTTP endpoints' max_age_seconds: a poller that was down for a day must not reject a backlog.
+QUEUE_MAX_AGE: Final = timedelta(days=14)
+
+
+def _queue_subscriber(config: Config, runtime: Runtime, queue: QueueConfig) -> Subscriber:
+    policy = VerificationPolicy(
+        allowed_topic_arns=queue.topics,
+        max_age=QUEUE_MAX_AGE,
+        clock_skew=timedelta(seconds=config.get("verification.clock_skew_seconds")),
+        signature_versions=frozenset(config.get("verification.signature_versions")),
+    )
+    trusted = localstack_hosts(config)
+    options: dict[str, Any] = {
+        "cert_dir": config.path("verification.cert_dir"),
+        "fetch": config.get("verification.fetch"),
+        "fetch_timeout": config.get("verification.fetch_timeout_seconds"),
+    }
+    if trusted:
+        options["trusted_url_hosts"] = trusted
+    return Subscriber(
+        Verifier(policy, **options),
+        runtime.store,
+        endpoint=queue.endpoint,
+        # Cross-account subscriptions send a SubscriptionConfirmation to the queue.
+        confirmer=configured_confirmer(config, "auto", trusted),
+        max_body_bytes=config.get("verification.max_body_bytes"),
+    )
+
+
+def build_pollers(
+    runtime: Runtime, *, on_message: Callable[[str, Disposition], None] | None = None
+) -> list[QueuePoller]:
+    config = runtime.config
+    clients = aws_clients(config)
+    pollers = []
+    for queue in config.queues:
+        handle: Callable[..., Any]
+        if queue.raw:
+            handle = RawQueueHandler(
+                runtime.store,
+                endpoint=queue.endpoint,
+                topic_arn=queue.topics[0],
+                max_body_bytes=config.get("verification.max_body_bytes"),
+            )
+        else:
+            handle = envelope_handler(_queue_subscriber(config, runtime, queue))
+        pollers.append(
+            QueuePoller(
+                clients.sqs(),
+                queue.url,
+                handle,
+                name=queue.name,
+                batch_size=queue.batch_size,
+                wait_seconds=queue.wait_seconds,
+                visibility_timeout=queue.visibility_timeout_seconds,
+                on_message=on_message,
+            )
+        )
+    return pollers
+
+
+def run_pollers(pollers: list[QueuePoller], stop: threading.Event) -> list[threading.Thread]:
+    """Start one thread per poller; they end when ``stop`` is set."""
+    threads = [
+        threading.Thread(target=p.run, args=(stop,), name=f"sqs-{p.name}", daemon=True) for p in pollers
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
