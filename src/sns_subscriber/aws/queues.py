@@ -251,7 +251,7 @@ class QueuePoller:
         logger.info("polling %s", self.name)
         while not stop.is_set():
             try:
-                self.poll_once()
+                received = self.poll_once()
             except Exception as exc:  # botocore raises many classes; all mean "try later"
                 self._failures += 1
                 delay = min(MAX_BACKOFF_SECONDS, 2.0 ** min(self._failures, 6)) * random.uniform(0.5, 1.0)
@@ -266,6 +266,8 @@ class QueuePoller:
             self._failures = 0
             with self.status.lock:
                 self.status.state = "polling"
+            if received == 0 and self.wait_seconds == 0:
+                stop.wait(1.0)  # short polling: do not spin on an empty queue
         with self.status.lock:
             self.status.state = "stopped"
         logger.info("stopped polling %s", self.name)

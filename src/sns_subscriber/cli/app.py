@@ -13,10 +13,11 @@ _COMMANDS = {
     "worker": "service:worker",
     "verify": "verify:verify",
     "inbox": "inbox:inbox",
-    "subscriptions": "inbox:subscriptions",
+    "subscriptions": "aws:subscriptions",  # inbox's group plus apply/check
     "doctor": "service:doctor",
     "simulate": "simulate:simulate",
     "config-reference": "service:config_reference",
+    "poll": "aws:poll",
 }
 
 
