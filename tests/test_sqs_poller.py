@@ -20,8 +20,7 @@ from sns_subscriber.service.queues import build_pollers
 from sns_subscriber.service.runtime import Runtime, build_runtime
 from sns_subscriber.testing import SNSTestKit
 
-pytest.importorskip("moto")
-from moto import mock_aws
+from .support.aws import client, mocked_aws
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:budget-alerts"
 OTHER_TOPIC = "arn:aws:sns:us-east-1:123456789012:someone-elses"
@@ -29,17 +28,12 @@ OTHER_TOPIC = "arn:aws:sns:us-east-1:123456789012:someone-elses"
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    with mock_aws():
+    with mocked_aws(monkeypatch):
         yield
 
 
 def make_queue(name: str = "inbox-queue") -> str:
-    import boto3
-
-    url: str = boto3.client("sqs", region_name="us-east-1").create_queue(QueueName=name)["QueueUrl"]
+    url: str = client("sqs").create_queue(QueueName=name)["QueueUrl"]
     return url
 
 
@@ -63,16 +57,12 @@ def runtime(aws: None, tmp_path: Path, sns_kit: SNSTestKit) -> Iterator[Runtime]
 
 
 def send(queue_url: str, body: bytes | str) -> None:
-    import boto3
-
     text = body.decode() if isinstance(body, bytes) else body
-    boto3.client("sqs", region_name="us-east-1").send_message(QueueUrl=queue_url, MessageBody=text)
+    client("sqs").send_message(QueueUrl=queue_url, MessageBody=text)
 
 
 def left_in_queue(queue_url: str) -> int:
-    import boto3
-
-    attributes = boto3.client("sqs", region_name="us-east-1").get_queue_attributes(
+    attributes = client("sqs").get_queue_attributes(
         QueueUrl=queue_url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
@@ -157,11 +147,12 @@ def test_store_outage_keeps_the_message_in_the_queue(
     def down(_item: object) -> bool:
         raise StoreUnavailableError("database is locked")
 
+    real_add = runtime.store.add
     monkeypatch.setattr(runtime.store, "add", down)
     with pytest.raises(TemporaryFailureError, match="stays in the queue"):
         poller.poll_once()
     assert left_in_queue(poller.queue_url) == 1
-    monkeypatch.undo()
+    monkeypatch.setattr(runtime.store, "add", real_add)
     poller.poll_once()
     assert len(runtime.store.list()) == 1
     assert left_in_queue(poller.queue_url) == 0
