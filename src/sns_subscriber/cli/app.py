@@ -18,6 +18,7 @@ _COMMANDS = {
     "simulate": "simulate:simulate",
     "config-reference": "service:config_reference",
     "poll": "aws:poll",
+    "dlq": "aws:dlq",
 }
 
 

@@ -14,13 +14,14 @@ from typing import Any, TypeVar
 
 import click
 
+from ..aws.dlq import drain
 from ..aws.subscriptions import DLQ_NAME, Inbox, Row, ensure_dead_letter_queue
 from ..aws.subscriptions import apply as apply_subscriptions
 from ..aws.subscriptions import check as check_subscriptions
 from .common import config_option, load, one_line_errors
 from .inbox import subscriptions
 
-__all__ = ["poll", "subscriptions"]
+__all__ = ["dlq", "poll", "subscriptions"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -204,3 +205,34 @@ def _inbox(store: Any) -> Inbox:
         return None
 
     return Inbox(pending_since=pending_since, last_message_at=last_message_at)
+
+
+@click.group()
+def dlq() -> None:
+    """Dead-letter queues of SNS subscriptions."""
+
+
+@dlq.command("drain")
+@config_option
+@click.option("--queue-url", required=True, help="URL of the dead-letter queue.")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=1000, show_default=True)
+@one_line_errors
+@aws_errors
+def dlq_drain(config_path: Path, queue_url: str, limit: int) -> None:
+    """Move dead-lettered messages into the inbox (verified when signed), then delete them."""
+    from ..service.queues import build_drainer  # noqa: PLC0415
+    from ..service.runtime import build_runtime  # noqa: PLC0415
+
+    runtime = build_runtime(load(config_path), with_actions=False)
+    try:
+        poller, handler = build_drainer(runtime, queue_url)
+        result = drain(poller, handler, limit=limit)
+    finally:
+        runtime.close()
+    click.echo(
+        f"{poller.name}: received {result.received}; moved into the inbox {result.verified} verified "
+        f"and {result.unverified} unsigned (AWS-API-sourced); {result.duplicates} already in the inbox; "
+        f"{result.rejected} rejected (left in the queue)"
+    )
+    if result.rejected:
+        raise SystemExit(1)

@@ -7,16 +7,18 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from ..aws.queues import Disposition, QueuePoller, RawQueueHandler, envelope_handler
+from ..aws.dlq import DeadLetterHandler
+from ..aws.queues import Disposition, QueuePoller, RawQueueHandler, SQSMessage, envelope_handler
+from ..outcome import Outcome
 from ..subscriber import Subscriber
 from ..verification import VerificationPolicy, Verifier
 from .aws import aws_clients, configured_confirmer, localstack_hosts
-from .config import Config, QueueConfig
+from .config import Config
 
 if TYPE_CHECKING:
     from .runtime import Runtime
 
-__all__ = ["build_pollers", "run_pollers"]
+__all__ = ["build_drainer", "build_pollers", "run_pollers"]
 
 #: A queue keeps messages up to 14 days (SQS's longest retention). Only principals the queue
 #: policy allows can put a message there, so the replay window is the retention, not the
@@ -24,9 +26,9 @@ __all__ = ["build_pollers", "run_pollers"]
 QUEUE_MAX_AGE: Final = timedelta(days=14)
 
 
-def _queue_subscriber(config: Config, runtime: Runtime, queue: QueueConfig) -> Subscriber:
+def _queue_subscriber(config: Config, runtime: Runtime, name: str, topics: tuple[str, ...]) -> Subscriber:
     policy = VerificationPolicy(
-        allowed_topic_arns=queue.topics,
+        allowed_topic_arns=topics,
         max_age=QUEUE_MAX_AGE,
         clock_skew=timedelta(seconds=config.get("verification.clock_skew_seconds")),
         signature_versions=frozenset(config.get("verification.signature_versions")),
@@ -42,7 +44,7 @@ def _queue_subscriber(config: Config, runtime: Runtime, queue: QueueConfig) -> S
     return Subscriber(
         Verifier(policy, **options),
         runtime.store,
-        endpoint=queue.endpoint,
+        endpoint=name,
         # Cross-account subscriptions send a SubscriptionConfirmation to the queue.
         confirmer=configured_confirmer(config, "auto", trusted),
         max_body_bytes=config.get("verification.max_body_bytes"),
@@ -65,7 +67,7 @@ def build_pollers(
                 max_body_bytes=config.get("verification.max_body_bytes"),
             )
         else:
-            handle = envelope_handler(_queue_subscriber(config, runtime, queue))
+            handle = envelope_handler(_queue_subscriber(config, runtime, queue.endpoint, queue.topics))
         pollers.append(
             QueuePoller(
                 clients.sqs(),
@@ -89,3 +91,31 @@ def run_pollers(pollers: list[QueuePoller], stop: threading.Event) -> list[threa
     for thread in threads:
         thread.start()
     return threads
+
+
+def build_drainer(runtime: Runtime, queue_url: str) -> tuple[QueuePoller, DeadLetterHandler]:
+    """A poller over a dead-letter queue whose envelopes go to the pipeline of the endpoint or
+    queue accepting their topic (with a queue's replay window: dead letters are old)."""
+    config = runtime.config
+    clients = aws_clients(config)
+    sqs = clients.sqs()
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    name = queue_url.rstrip("/").rsplit("/", 1)[-1]
+    subscribers = [_queue_subscriber(config, runtime, e.path, e.topics) for e in config.endpoints] + [
+        _queue_subscriber(config, runtime, q.endpoint, q.topics) for q in config.queues if not q.raw
+    ]
+
+    def route(topic_arn: str) -> Callable[[SQSMessage], Outcome] | None:
+        for subscriber in subscribers:
+            if subscriber.verifier.policy.topic_allowed(topic_arn):
+                return envelope_handler(subscriber)
+        return None
+
+    bare = RawQueueHandler(
+        runtime.store,
+        endpoint=f"dlq:{name}",
+        topic_arn=arn,
+        max_body_bytes=config.get("verification.max_body_bytes"),
+    )
+    handler = DeadLetterHandler(route, bare)
+    return QueuePoller(sqs, queue_url, handler, name=name, visibility_timeout=60), handler
