@@ -19,6 +19,7 @@ _COMMANDS = {
     "config-reference": "service:config_reference",
     "poll": "aws:poll",
     "dlq": "aws:dlq",
+    "budgets": "aws:budgets",
 }
 
 

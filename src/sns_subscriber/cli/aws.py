@@ -21,7 +21,7 @@ from ..aws.subscriptions import check as check_subscriptions
 from .common import config_option, load, one_line_errors
 from .inbox import subscriptions
 
-__all__ = ["dlq", "poll", "subscriptions"]
+__all__ = ["budgets", "dlq", "poll", "subscriptions"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -235,4 +235,95 @@ def dlq_drain(config_path: Path, queue_url: str, limit: int) -> None:
         f"{result.rejected} rejected (left in the queue)"
     )
     if result.rejected:
+        raise SystemExit(1)
+
+
+@click.group()
+def budgets() -> None:
+    """AWS Budgets alerts to SNS."""
+
+
+account_option = click.option("--account", help="12-digit AWS account ID (default: the caller's, from STS).")
+
+
+def _account(clients: Any, account: str | None) -> str:
+    if account is not None:
+        if not (len(account) == 12 and account.isdigit()):
+            raise click.UsageError("--account must be a 12-digit AWS account ID")
+        return account
+    identity: str = clients.sts().get_caller_identity()["Account"]
+    return identity
+
+
+@budgets.command("connect")
+@config_option
+@click.option("--budget", required=True, help="Budget name.")
+@click.option("--topic", required=True, help="ARN of the SNS topic the alerts go to.")
+@account_option
+@one_line_errors
+@aws_errors
+def budgets_connect(config_path: Path, budget: str, topic: str, account: str | None) -> None:
+    """Let Budgets publish to TOPIC and send every notification of BUDGET there."""
+    from ..aws.budgets import connect  # noqa: PLC0415
+    from ..messages import TopicArn  # noqa: PLC0415
+    from ..service.aws import aws_clients  # noqa: PLC0415
+
+    parsed = TopicArn.parse(topic)
+    if parsed is None:
+        raise click.UsageError("--topic must be an SNS topic ARN")
+    clients = aws_clients(load(config_path))
+    account_id = _account(clients, account)
+    done = connect(
+        clients.sns(parsed.region), clients.budgets(), account_id=account_id, budget=budget, topic_arn=topic
+    )
+    for line in done:
+        click.echo(f"{budget}: {line}")
+    if not done:
+        click.echo(f"{budget}: already connected to {topic}; nothing to change")
+
+
+@budgets.command("check")
+@config_option
+@account_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of the table.")
+@one_line_errors
+@aws_errors
+def budgets_check(config_path: Path, account: str | None, as_json: bool) -> None:
+    """List the account's budgets and whether each notification reaches an accepted topic."""
+    from ..aws.budgets import check  # noqa: PLC0415
+    from ..service.aws import aws_clients  # noqa: PLC0415
+    from ..verification import VerificationPolicy  # noqa: PLC0415
+
+    config = load(config_path)
+    clients = aws_clients(config)
+    receivers = [(e.path, VerificationPolicy(allowed_topic_arns=e.topics)) for e in config.endpoints] + [
+        (q.endpoint, VerificationPolicy(allowed_topic_arns=q.topics)) for q in config.queues
+    ]
+
+    def accepted_by(topic: str) -> list[str]:
+        return [name for name, policy in receivers if policy.topic_allowed(topic)]
+
+    rows = check(clients.budgets(), account_id=_account(clients, account), accepted_by=accepted_by)
+    if as_json:
+        report = [
+            {
+                "budget": r.budget,
+                "notification": r.notification,
+                "topics": r.topics,
+                "accepted_by": r.accepted_by,
+            }
+            for r in rows
+        ]
+        click.echo(json.dumps({"ok": all(r.ok for r in rows), "notifications": report}, indent=2))
+    else:
+        for row in rows:
+            where = (
+                ", ".join(row.accepted_by)
+                if row.ok
+                else "NOT RECEIVED (no endpoint or queue accepts its topic)"
+            )
+            click.echo(
+                f"{row.budget}  {row.notification}  {', '.join(row.topics) or '(no SNS topic)'}  {where}"
+            )
+    if not all(r.ok for r in rows):
         raise SystemExit(1)
