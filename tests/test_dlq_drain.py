@@ -107,6 +107,13 @@ def test_drain_leaves_forged_and_foreign_envelopes_in_the_queue(
     assert result.exit_code == 1
     assert "2 rejected (left in the queue)" in result.output
     assert records(config) == []
+    store = open_configured_store(load_config(config))
+    try:
+        reasons = sorted(r.reason.split(":")[0] for r in store.list_rejections())
+        assert {r.source for r in store.list_rejections()} == {"dlq:sns-subscriber-dlq"}
+    finally:
+        store.close()
+    assert reasons == ["invalid_signature", "topic_not_allowed"]
     assert left(dlq) == 2
 
 

@@ -120,6 +120,8 @@ def test_forged_signature_is_rejected_and_left_for_the_redrive_policy(
     assert poller.status.last_rejection is not None
     assert "invalid_signature" in poller.status.last_rejection
     assert left_in_queue(poller.queue_url) == 1
+    [rejection] = runtime.store.list_rejections()
+    assert (rejection.source, rejection.reason.split(":")[0]) == ("sqs:inbox-queue", "invalid_signature")
 
 
 @pytest.mark.parametrize(
@@ -248,6 +250,11 @@ def test_poll_command_once(aws: None, tmp_path: Path, sns_kit: SNSTestKit) -> No
     result = CliRunner().invoke(cli, ["poll", "--config", str(config), "--once"])
     assert result.exit_code == 0, result.output
     assert "inbox-queue: received 2, accepted 1, duplicates 0, rejected 1" in result.output
+    listed = CliRunner().invoke(cli, ["inbox", "rejected", "--config", str(config), "--json"])
+    assert listed.exit_code == 0, listed.output
+    [line] = listed.output.splitlines()
+    rejection = json.loads(line)
+    assert (rejection["source"], rejection["reason"].split(":")[0]) == ("sqs:inbox-queue", "malformed")
 
 
 def test_poll_command_without_queues(tmp_path: Path) -> None:

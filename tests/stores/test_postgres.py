@@ -141,6 +141,7 @@ def test_tables_live_in_the_chosen_schema(postgres_url: str, schema_name: str) -
         assert tables == [
             ("inbox",),
             ("inbox_actions",),
+            ("rejections",),
             ("schema_version",),
             ("subscriptions",),
         ]

@@ -147,7 +147,7 @@ class QueuePoller:
     """Long-poll one SQS queue and hand each message to ``handle`` (one endpoint's pipeline).
 
     ``client`` is a boto3 SQS client; ``on_message(queue, disposition)`` is called per
-    message (metrics).
+    message (metrics); ``on_rejected(message, reason)`` per rejected message.
     """
 
     def __init__(
@@ -161,6 +161,7 @@ class QueuePoller:
         wait_seconds: int = 20,
         visibility_timeout: int = 60,
         on_message: Callable[[str, Disposition], None] | None = None,
+        on_rejected: Callable[[SQSMessage, str], None] | None = None,
     ) -> None:
         self.client = client
         self.queue_url = queue_url
@@ -170,6 +171,8 @@ class QueuePoller:
         self.wait_seconds = wait_seconds
         self.visibility_timeout = visibility_timeout
         self.on_message = on_message
+        #: Records a rejected message (the inbox's bounded rejections table).
+        self.on_rejected = on_rejected
         self.status = PollerStatus(self.name)
         self._failures = 0
 
@@ -223,6 +226,11 @@ class QueuePoller:
                 reason,
                 message.receive_count,
             )
+            if self.on_rejected is not None:
+                try:
+                    self.on_rejected(message, reason)
+                except Exception:  # the log line above is the record then
+                    logger.exception("queue %s: could not record the rejection", self.name)
         with self.status.lock:
             if disposition == "accepted":
                 self.status.accepted += 1

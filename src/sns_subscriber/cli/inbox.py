@@ -138,6 +138,34 @@ def inbox_purge(config_path: Path, days: float) -> None:
     click.echo(f"purged {count} message(s)")
 
 
+@inbox.command("rejected")
+@config_option
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@one_line_errors
+def inbox_rejected(config_path: Path, limit: int, as_json: bool) -> None:
+    """List messages the SQS pollers and `dlq drain` refused and left in their queue, newest first."""
+    store = open_configured_store(load(config_path))
+    try:
+        records = store.list_rejections(limit=limit)
+    finally:
+        store.close()
+    for r in records:
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "source": r.source,
+                        "message_id": r.message_id,
+                        "reason": r.reason,
+                        "created_at": r.created_at.isoformat(),
+                    }
+                )
+            )
+        else:
+            click.echo(f"{r.created_at:%Y-%m-%d %H:%M:%S}  {r.source}  {r.message_id}  {r.reason}")
+
+
 @click.group()
 def subscriptions() -> None:
     """Subscription events (confirmations, unsubscribes)."""

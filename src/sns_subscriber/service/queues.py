@@ -78,9 +78,19 @@ def build_pollers(
                 wait_seconds=queue.wait_seconds,
                 visibility_timeout=queue.visibility_timeout_seconds,
                 on_message=on_message,
+                on_rejected=_rejections(runtime, queue.endpoint),
             )
         )
     return pollers
+
+
+def _rejections(runtime: Runtime, source: str) -> Callable[[SQSMessage, str], None]:
+    from ..stores import Rejection  # noqa: PLC0415
+
+    def record(message: SQSMessage, reason: str) -> None:
+        runtime.store.record_rejection(Rejection(source=source, message_id=message.message_id, reason=reason))
+
+    return record
 
 
 def run_pollers(pollers: list[QueuePoller], stop: threading.Event) -> list[threading.Thread]:
@@ -118,4 +128,12 @@ def build_drainer(runtime: Runtime, queue_url: str) -> tuple[QueuePoller, DeadLe
         max_body_bytes=config.get("verification.max_body_bytes"),
     )
     handler = DeadLetterHandler(route, bare)
-    return QueuePoller(sqs, queue_url, handler, name=name, visibility_timeout=60), handler
+    poller = QueuePoller(
+        sqs,
+        queue_url,
+        handler,
+        name=name,
+        visibility_timeout=60,
+        on_rejected=_rejections(runtime, f"dlq:{name}"),
+    )
+    return poller, handler

@@ -35,11 +35,14 @@ from ..exceptions import ConfigurationError, StoreUnavailableError
 from ._batching import GroupCommitter
 from .base import (
     FINISHED_STATUSES,
+    MAX_REJECTIONS,
     SCHEMA_VERSION,
     Clock,
     InboxRecord,
     InboxStatus,
     NewMessage,
+    Rejection,
+    RejectionRecord,
     SubscriptionEvent,
     SubscriptionRecord,
     SubscriptionState,
@@ -49,6 +52,7 @@ from .base import (
     check_new_message,
     clean_text,
     record_from_row,
+    rejection_from_row,
     subscription_from_row,
     utc_now,
 )
@@ -102,6 +106,15 @@ _MIGRATIONS: Final[tuple[tuple[LiteralString, ...], ...]] = (
             token text,
             subscribe_url text,
             detail text,
+            created_at timestamptz NOT NULL
+        )""",
+    ),
+    (
+        """CREATE TABLE {rejections} (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            source text NOT NULL,
+            message_id text NOT NULL,
+            reason text NOT NULL,
             created_at timestamptz NOT NULL
         )""",
     ),
@@ -188,6 +201,14 @@ _STATEMENTS: Final[dict[str, LiteralString]] = {
     "list_subscriptions": "SELECT " + _SUBSCRIPTION_COLUMNS + " FROM {subscriptions} ORDER BY id DESC",
     "get_subscription": "SELECT " + _SUBSCRIPTION_COLUMNS + " FROM {subscriptions} WHERE id = %s",
     "ping": "SELECT 1",
+    "record_rejection": (
+        "WITH added AS (INSERT INTO {rejections} (source, message_id, reason, created_at)"
+        " VALUES (%s, %s, %s, %s) RETURNING id)"
+        " DELETE FROM {rejections} WHERE id <= (SELECT id FROM added) - %s"
+    ),
+    "list_rejections": (
+        "SELECT id, source, message_id, reason, created_at FROM {rejections} ORDER BY id DESC LIMIT %s"
+    ),
 }
 _ROW_PLACEHOLDERS: Final = sql.SQL("(%s, %s, %s, %s, %s, %s, %s, %s, %s)")
 
@@ -286,6 +307,7 @@ class PostgresStore:
             "inbox": sql.Identifier(schema, "inbox"),
             "actions": sql.Identifier(schema, "inbox_actions"),
             "subscriptions": sql.Identifier(schema, "subscriptions"),
+            "rejections": sql.Identifier(schema, "rejections"),
             "versions": sql.Identifier(schema, "schema_version"),
         }
         composed = {name: sql.SQL(text).format(**tables) for name, text in _STATEMENTS.items()}
@@ -598,6 +620,23 @@ class PostgresStore:
     def get_subscription(self, subscription_id: int) -> SubscriptionRecord | None:
         row = self._fetchone("get_subscription", (subscription_id,))
         return None if row is None else _subscription(row)
+
+    def record_rejection(self, rejection: Rejection) -> None:
+        self._rowcount(
+            "record_rejection",
+            (
+                clean_text(rejection.source),
+                clean_text(rejection.message_id),
+                clean_text(rejection.reason[:1000]),
+                self._now(),
+                MAX_REJECTIONS,
+            ),
+        )
+
+    def list_rejections(self, *, limit: int = 100) -> builtins.list[RejectionRecord]:
+        return [
+            rejection_from_row(row, _utc) for row in self._fetchall("list_rejections", (check_limit(limit),))
+        ]
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 

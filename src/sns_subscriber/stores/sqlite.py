@@ -25,11 +25,14 @@ from ..exceptions import ConfigurationError, StoreUnavailableError
 from ._batching import GroupCommitter
 from .base import (
     FINISHED_STATUSES,
+    MAX_REJECTIONS,
     SCHEMA_VERSION,
     Clock,
     InboxRecord,
     InboxStatus,
     NewMessage,
+    Rejection,
+    RejectionRecord,
     SubscriptionEvent,
     SubscriptionRecord,
     SubscriptionState,
@@ -38,6 +41,7 @@ from .base import (
     check_new_message,
     clean_text,
     record_from_row,
+    rejection_from_row,
     subscription_from_row,
     utc_now,
 )
@@ -92,6 +96,15 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             token TEXT,
             subscribe_url TEXT,
             detail TEXT,
+            created_at TEXT NOT NULL
+        )""",
+    ),
+    (
+        """CREATE TABLE rejections (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            source TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
             created_at TEXT NOT NULL
         )""",
     ),
@@ -635,6 +648,27 @@ class SQLiteStore:
                 (subscription_id,),
             ).fetchone()
         return None if row is None else _subscription(row)
+
+    def record_rejection(self, rejection: Rejection) -> None:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO rejections (source, message_id, reason, created_at) VALUES (?, ?, ?, ?)",
+                (
+                    clean_text(rejection.source),
+                    clean_text(rejection.message_id),
+                    clean_text(rejection.reason[:1000]),
+                    _ts(self._now()),
+                ),
+            )
+            conn.execute("DELETE FROM rejections WHERE id <= ?", ((cursor.lastrowid or 0) - MAX_REJECTIONS,))
+
+    def list_rejections(self, *, limit: int = 100) -> builtins.list[RejectionRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, source, message_id, reason, created_at FROM rejections ORDER BY id DESC LIMIT ?",
+                (check_limit(limit),),
+            ).fetchall()
+        return [rejection_from_row(row, _dt) for row in rows]
 
     # -- lifecycle ---------------------------------------------------------------------------
 
