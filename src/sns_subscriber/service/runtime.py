@@ -117,26 +117,20 @@ def _trusted_hosts(config: Config) -> frozenset[str]:
 
 
 def build_actions(config: Config, router: Router, closers: list[Callable[[], None]]) -> None:
-    """Register each endpoint's configured actions as handlers on ``router``."""
+    """Register each endpoint's and queue's configured actions as handlers on ``router``."""
     cache: dict[str, Any] = {}
-    for endpoint in config.endpoints:
-        for action in endpoint.actions:
+    receivers = [(e.path, e.actions) for e in config.endpoints] + [
+        (q.endpoint, q.actions) for q in config.queues
+    ]
+    for name, actions in receivers:
+        for action in actions:
             if action == "log":
                 handler: Callable[[Delivery], Any] = log_action
             else:
                 from .actions import make_action  # noqa: PLC0415 - pulls in jinja2 etc.
 
                 handler = make_action(action, config, cache, closers)
-            router.add(handler, endpoint=endpoint.path, name=f"{endpoint.path}:{action}")
-    for queue in config.queues:
-        for action in queue.actions:
-            if action == "log":
-                handler = log_action
-            else:
-                from .actions import make_action  # noqa: PLC0415
-
-                handler = make_action(action, config, cache, closers)
-            router.add(handler, endpoint=queue.endpoint, name=f"{queue.endpoint}:{action}")
+            router.add(handler, endpoint=name, name=f"{name}:{action}")
 
 
 def build_runtime(config: Config, *, store: InboxStore | None = None, with_actions: bool = True) -> Runtime:
