@@ -157,7 +157,7 @@ def _default_client_factory(endpoint_url: str | None) -> ClientFactory:
         try:
             import boto3  # noqa: PLC0415 - optional extra
         except ModuleNotFoundError as exc:
-            raise MissingExtraError("Confirming through the SNS API", "ses", "boto3") from exc
+            raise MissingExtraError("Confirming through the SNS API", "aws", "boto3") from exc
         return boto3.client("sns", region_name=region, endpoint_url=endpoint_url)
 
     return factory
@@ -217,24 +217,41 @@ class AutoConfirmer:
 
 
 class ManualConfirmer:
-    """Record the request as pending; confirm later with ``sns-subscriber subscriptions confirm``."""
+    """Record the request as pending; confirm later with ``sns-subscriber subscriptions confirm``.
+
+    ``trusted_hosts`` as for :class:`UrlConfirmer`: the LocalStack host whose SubscribeURL
+    the later confirmation will visit."""
+
+    def __init__(self, *, trusted_hosts: frozenset[str] = frozenset()) -> None:
+        self.trusted_hosts = trusted_hosts
 
     def confirm(self, message: SubscriptionConfirmation) -> ConfirmResult:
-        check_subscribe_url(message)  # refuse to even store an unusable URL
+        # Refuse to even store an unusable URL.
+        check_subscribe_url(message, trusted_hosts=self.trusted_hosts)
         return ConfirmResult(False, None, "manual")
 
 
 def make_confirmer(
-    mode: str, *, endpoint_url: str | None = None, trusted_hosts: frozenset[str] = frozenset()
+    mode: str,
+    *,
+    endpoint_url: str | None = None,
+    trusted_hosts: frozenset[str] = frozenset(),
+    client_factory: ClientFactory | None = None,
+    use_api: bool | None = None,
 ) -> Confirmer:
+    """The confirmer of ``mode``. ``client_factory(region)`` builds the SNS clients of the
+    ``api`` mode (LocalStack's, when it is enabled); ``use_api`` overrides ``auto``'s
+    detection of AWS credentials."""
     if mode == "api":
-        return ApiConfirmer(endpoint_url=endpoint_url)
+        return ApiConfirmer(client_factory=client_factory, endpoint_url=endpoint_url)
     if mode == "url":
         return UrlConfirmer(trusted_hosts=trusted_hosts)
     if mode == "auto":
         return AutoConfirmer(
-            ApiConfirmer(endpoint_url=endpoint_url), UrlConfirmer(trusted_hosts=trusted_hosts)
+            ApiConfirmer(client_factory=client_factory, endpoint_url=endpoint_url),
+            UrlConfirmer(trusted_hosts=trusted_hosts),
+            use_api=use_api,
         )
     if mode == "manual":
-        return ManualConfirmer()
+        return ManualConfirmer(trusted_hosts=trusted_hosts)
     raise ConfigurationError(f"confirm must be one of {', '.join(CONFIRM_MODES)}", value=mode)

@@ -142,6 +142,7 @@ def test_tables_live_in_the_chosen_schema(postgres_url: str, schema_name: str) -
             ("digest_items",),
             ("inbox",),
             ("inbox_actions",),
+            ("rejections",),
             ("schema_version",),
             ("subscriptions",),
         ]

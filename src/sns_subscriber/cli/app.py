@@ -13,11 +13,14 @@ _COMMANDS = {
     "worker": "service:worker",
     "verify": "verify:verify",
     "inbox": "inbox:inbox",
-    "subscriptions": "inbox:subscriptions",
+    "subscriptions": "aws:subscriptions",  # inbox's group plus apply/check
     "doctor": "doctor:doctor",
     "simulate": "simulate:simulate",
     "config-reference": "service:config_reference",
     "digest": "digest:digest",
+    "poll": "aws:poll",
+    "dlq": "aws:dlq",
+    "budgets": "aws:budgets",
 }
 
 

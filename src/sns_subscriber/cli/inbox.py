@@ -10,7 +10,6 @@ from typing import Any, Final
 
 import click
 
-from ..confirmation import make_confirmer
 from ..exceptions import SNSSubscriberError
 from ..messages import SubscriptionConfirmation
 from ..redaction import terminal_safe
@@ -235,6 +234,34 @@ def inbox_purge(config_path: Path, days: float) -> None:
     click.echo(f"purged {count} message(s)")
 
 
+@inbox.command("rejected")
+@config_option
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@one_line_errors
+def inbox_rejected(config_path: Path, limit: int, as_json: bool) -> None:
+    """List messages the SQS pollers and `dlq drain` refused and left in their queue, newest first."""
+    store = open_configured_store(load(config_path))
+    try:
+        records = store.list_rejections(limit=limit)
+    finally:
+        store.close()
+    for r in records:
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "source": r.source,
+                        "message_id": r.message_id,
+                        "reason": r.reason,
+                        "created_at": r.created_at.isoformat(),
+                    }
+                )
+            )
+        else:
+            click.echo(f"{r.created_at:%Y-%m-%d %H:%M:%S}  {r.source}  {r.message_id}  {r.reason}")
+
+
 @click.group()
 def subscriptions() -> None:
     """Subscription events (confirmations, unsubscribes)."""
@@ -286,9 +313,11 @@ def subscriptions_ls(config_path: Path, as_json: bool) -> None:
 @one_line_errors
 def subscriptions_confirm(config_path: Path, subscription_id: int, mode: str) -> None:
     """Confirm a pending subscription (manual mode) by its id from `subscriptions ls`."""
+    from ..service.aws import configured_confirmer, localstack_hosts  # noqa: PLC0415
     from ..stores import SubscriptionEvent, SubscriptionState  # noqa: PLC0415
 
-    store = open_configured_store(load(config_path))
+    config = load(config_path)
+    store = open_configured_store(config)
     try:
         record = store.get_subscription(subscription_id)
         if record is None:
@@ -313,7 +342,7 @@ def subscriptions_confirm(config_path: Path, subscription_id: int, mode: str) ->
             subscribe_url=record.subscribe_url,
         )
         try:
-            result = make_confirmer(mode).confirm(message)
+            result = configured_confirmer(config, mode, localstack_hosts(config)).confirm(message)
         except SNSSubscriberError as exc:
             raise click.ClickException(f"confirmation failed: {terminal_safe(exc.reason)}") from None
         store.record_subscription(

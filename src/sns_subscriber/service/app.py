@@ -18,6 +18,7 @@ from ..integrations.asgi import SNSEndpoint
 from ..outcome import RETRY_AFTER
 from .asgi import SNSFront
 from .metrics import Metrics, bearer_ok, serve_metrics
+from .queues import build_pollers, run_pollers
 from .runtime import Runtime
 
 __all__ = ["create_app"]
@@ -61,6 +62,10 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    # One SQS poller per [[queues]] entry, next to the HTTP endpoints.
+    pollers = build_pollers(runtime, on_message=metrics.queue_message) if runtime.config.queues else []
+    metrics.watch_pollers([p.status for p in pollers])
+
     # One store probe at a time, shared by every /readyz request that arrives meanwhile: with
     # a stalled database each probe holds a worker thread until it times out, and a flood of
     # probes would take every thread certificate loads and confirmations need.
@@ -70,15 +75,16 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
         nonlocal probe
         if probe is None or probe.done():
             probe = asyncio.ensure_future(asyncio.to_thread(runtime.store.ping))
+        queues = {"queues": [p.status.as_dict() for p in pollers]} if pollers else {}
         try:
             await asyncio.shield(probe)
         except SNSSubscriberError as exc:
             return JSONResponse(
-                {"status": "unavailable", "detail": exc.reason},
+                {"status": "unavailable", "detail": exc.reason, **queues},
                 status_code=503,
                 headers={"retry-after": RETRY_AFTER},
             )
-        return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "ready", **queues})
 
     token = _metrics_token(runtime) if config.get("service.metrics") else None
 
@@ -117,6 +123,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
                 threading.Thread(
                     target=runtime.digests.run, args=(stop,), name="sns-digests", daemon=True
                 ).start()
+        poller_threads = run_pollers(pollers, stop)
         try:
             yield
         finally:
@@ -126,6 +133,8 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
                 await asyncio.to_thread(thread.join, 60)
             if stop_metrics is not None:
                 await asyncio.to_thread(stop_metrics)
+            for poller_thread in poller_threads:  # a long poll ends within wait_seconds
+                await asyncio.to_thread(poller_thread.join, 30)
             runtime.close()
 
     return SNSFront(endpoints, Starlette(routes=routes, lifespan=lifespan))

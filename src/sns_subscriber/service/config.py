@@ -24,7 +24,15 @@ from ..producers import PRODUCERS
 from ..signing import SIGNATURE_VERSIONS
 from .logs import LOG_FORMATS, LOG_LEVELS
 
-__all__ = ["SETTINGS", "Config", "EndpointConfig", "Setting", "load_config", "reference_markdown"]
+__all__ = [
+    "SETTINGS",
+    "Config",
+    "EndpointConfig",
+    "QueueConfig",
+    "Setting",
+    "load_config",
+    "reference_markdown",
+]
 
 ENV_PREFIX: Final = "SNS_SUBSCRIBER_"
 
@@ -82,6 +90,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     S("verification", "max_body_bytes", "int", 1048576, "Largest request body accepted (413 above)."),
     S("localstack", "enabled", "bool", False, "Trust LocalStack's certificate URL and SubscribeURL (development only; warns)."),
     S("localstack", "host", "str", "localhost.localstack.cloud:4566", "LocalStack host[:port]."),
+    S("aws", "region", "str", "us-east-1", "Default AWS region of the SQS, SNS and Budgets calls (a topic's own region wins for SNS)."),
+    S("aws", "endpoint_url", "str", None, "Send every AWS call here (moto server, VPC endpoint); LocalStack mode uses http://<localstack.host>."),
     S("worker", "max_attempts", "int", 8, "Attempts before a message is dead."),
     S("worker", "base_delay_seconds", "float", 5.0, "First retry delay; doubles per attempt, with jitter."),
     S("worker", "max_delay_seconds", "float", 3600.0, "Longest retry delay."),
@@ -116,6 +126,14 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     S("endpoints[]", "basic_auth_password_env", "str", None, "Environment variable holding the basic-auth password."),
     S("endpoints[]", "allow_raw_delivery", "bool", False, "Accept raw message delivery (needs basic auth)."),
     S("endpoints[]", "inline", "bool", False, "Run handlers before answering (after the message is stored)."),
+    S("queues[]", "url", "str", None, "SQS queue URL subscribed to SNS topics.", required=True),
+    S("queues[]", "topics", "list[str]", None, "Accepted topic ARNs (* wildcards within one field).", required=True),
+    S("queues[]", "actions", "list[str]", [], "Actions for this queue's messages (as for endpoints)."),
+    S("queues[]", "producer", "str", None, "Force one producer parser (as for endpoints)."),
+    S("queues[]", "raw", "bool", False, "Raw message delivery: no SNS signature, trust comes from IAM on the queue (needs exactly one topic without wildcards)."),
+    S("queues[]", "wait_seconds", "int", 20, "Long-poll wait of one ReceiveMessage (0-20)."),
+    S("queues[]", "batch_size", "int", 10, "Messages received at once (1-10)."),
+    S("queues[]", "visibility_timeout_seconds", "int", 60, "How long a received message stays hidden before SQS redelivers it."),
     S("budget_owners[]", "budget", "str", None, "Glob on the budget name, e.g. team-a-*.", required=True),
     S("budget_owners[]", "email", "str", None, "Owner's e-mail address.", required=True),
     S("budget_owners[]", "name", "str", None, "Owner's name for the greeting."),
@@ -152,6 +170,28 @@ class EndpointConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueConfig:
+    url: str
+    topics: tuple[str, ...]
+    actions: tuple[str, ...] = ()
+    producer: str | None = None
+    raw: bool = False
+    wait_seconds: int = 20
+    batch_size: int = 10
+    visibility_timeout_seconds: int = 60
+
+    @property
+    def name(self) -> str:
+        """The queue's name: the last segment of its URL."""
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def endpoint(self) -> str:
+        """The inbox ``endpoint`` value (and router key) of this queue's messages."""
+        return f"sqs:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """Validated configuration. ``values[section][name]`` for plain sections; arrays of
     tables as lists of dicts; ``source`` names the file for error messages."""
@@ -163,6 +203,10 @@ class Config:
     base_dir: Path = field(default_factory=Path.cwd)
     #: Things that are not errors but probably mistakes (an unknown SNS_SUBSCRIBER_* variable).
     warnings: tuple[str, ...] = ()
+
+    @property
+    def queues(self) -> tuple[QueueConfig, ...]:
+        return tuple(QueueConfig(**t) for t in self.tables.get("queues", ()))
 
     def get(self, key: str) -> Any:
         section, _, name = key.partition(".")
@@ -424,6 +468,7 @@ def _validate(config: Config, problems: _Problems) -> None:
             problems.add(f"endpoint {endpoint.path} needs at least one topic", endpoint.path)
         if endpoint.allow_raw_delivery and not endpoint.basic_auth_username:
             problems.add(f"endpoint {endpoint.path} allows raw delivery without basic auth", endpoint.path)
+    _validate_queues(config, problems)
     cert_dir = config.path("verification.cert_dir")
     if cert_dir is not None and not cert_dir.is_dir():
         problems.add(f"verification.cert_dir {cert_dir} is not a readable directory", str(cert_dir))
@@ -434,6 +479,31 @@ def _validate(config: Config, problems: _Problems) -> None:
         url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))
     ):
         problems.add("store.url must start with sqlite:/// or postgresql://", url.partition(":")[0])
+
+
+def _validate_queues(config: Config, problems: _Problems) -> None:
+    names = [q.name for q in config.queues]
+    for queue in config.queues:
+        where = f"queue {queue.url}"
+        if not queue.url.startswith(("https://", "http://")) or not queue.name:
+            problems.add(f"{where}: url must be an SQS queue URL (https://...)", queue.url)
+            continue
+        if names.count(queue.name) > 1:
+            problems.add(f"{where}: two queues are named {queue.name}", queue.url)
+        if not queue.topics:
+            problems.add(f"{where}: needs at least one topic", queue.url)
+        if queue.producer is not None and queue.producer not in PRODUCERS:
+            problems.add(f"{where}: producer must be one of {', '.join(PRODUCERS)}", queue.producer)
+        if queue.raw and (len(queue.topics) != 1 or "*" in queue.topics[0]):
+            # A raw SQS message does not say which topic sent it: the one topic is recorded.
+            problems.add(f"{where}: raw = true needs exactly one topic ARN without wildcards", queue.url)
+        for key, value, low, high in (
+            ("wait_seconds", queue.wait_seconds, 0, 20),
+            ("batch_size", queue.batch_size, 1, 10),
+            ("visibility_timeout_seconds", queue.visibility_timeout_seconds, 0, 43200),
+        ):
+            if not low <= value <= high:
+                problems.add(f"{where}: {key} must be {low}-{high}", str(value))
 
 
 def reference_markdown() -> str:

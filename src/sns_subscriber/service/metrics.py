@@ -12,7 +12,7 @@ import hmac
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_a
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ..aws.queues import PollerStatus
 from ..outcome import Outcome
 
 __all__ = ["CachedCounts", "Metrics", "bearer_ok", "serve_metrics"]
@@ -94,6 +95,27 @@ class _InboxCollector(Collector):
         yield family
 
 
+class _PollerCollector(Collector):
+    """SQS poller health, read from the pollers at scrape time."""
+
+    def __init__(self, statuses: Sequence[PollerStatus]) -> None:
+        self.statuses = statuses
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily(
+            "sns_queue_poller_up", "1 while the SQS poller receives without errors", labels=["queue"]
+        )
+        errors = GaugeMetricFamily(
+            "sns_queue_poller_errors", "AWS errors seen by the SQS poller", labels=["queue"]
+        )
+        for status in self.statuses:
+            state = status.as_dict()
+            up.add_metric([status.queue], 1 if state["state"] in ("starting", "polling") else 0)
+            errors.add_metric([status.queue], state["errors"])
+        yield up
+        yield errors
+
+
 class Metrics:
     def __init__(self, inbox_counts: Callable[[], dict[str, int]] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -129,6 +151,12 @@ class Metrics:
             ["action", "result"],
             registry=self.registry,
         )
+        self.queue_messages = Counter(
+            "sns_queue_messages",
+            "SQS messages by queue and disposition (accepted, duplicate, rejected: left in the queue, retry)",
+            ["queue", "result"],
+            registry=self.registry,
+        )
         if inbox_counts is not None:
             self.registry.register(_InboxCollector(CachedCounts(inbox_counts)))
         self._request_children: dict[tuple[str, str, int], Counter] = {}
@@ -153,6 +181,14 @@ class Metrics:
 
     def action_result(self, action: str, result: str) -> None:
         self.action_results.labels(action, result).inc()
+
+    def queue_message(self, queue: str, result: str) -> None:
+        self.queue_messages.labels(queue, result).inc()
+
+    def watch_pollers(self, statuses: Sequence[PollerStatus]) -> None:
+        """Export each poller's state (1 = polling, 0 = backing off or stopped) and errors."""
+        if statuses:
+            self.registry.register(_PollerCollector(statuses))
 
     def verify_timer(self, endpoint: str) -> Callable[[float], None]:
         """A callback for :attr:`Verifier.timer` observing this endpoint's verify time."""

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..confirmation import Confirmer, make_confirmer
+from ..confirmation import Confirmer
 from ..delivery import Delivery
 from ..exceptions import ConfigurationError
 from ..routing import Router
 from ..subscriber import AsyncSubscriber, BasicAuth, Subscriber
 from ..verification import AsyncVerifier, InsecurePolicyWarning, VerificationPolicy, Verifier
 from ..worker import RetryPolicy, Worker
+from .aws import configured_confirmer
 from .config import Config, EndpointConfig
 
 if TYPE_CHECKING:
@@ -92,7 +93,8 @@ class Runtime:
                 base_delay=config.get("worker.base_delay_seconds"),
                 max_delay=config.get("worker.max_delay_seconds"),
             ),
-            producers={e.path: e.producer for e in config.endpoints if e.producer},
+            producers={e.path: e.producer for e in config.endpoints if e.producer}
+            | {q.endpoint: q.producer for q in config.queues if q.producer},
             **options,
         )
 
@@ -119,25 +121,30 @@ def _trusted_hosts(config: Config) -> frozenset[str]:
 def build_actions(
     config: Config, router: Router, closers: list[Callable[[], None]], store: InboxStore | None = None
 ) -> Any:
-    """Register each endpoint's configured actions as handlers on ``router``; return the
-    digest sender when budget digests are configured (it needs ``store``)."""
+    """Register each endpoint's and queue's configured actions as handlers on ``router``;
+    return the digest sender when budget digests are configured (it needs ``store``)."""
     cache: dict[str, Any] = {"store": store}
-    for endpoint in config.endpoints:
-        for action in endpoint.actions:
+    receivers = [(e.path, e.actions) for e in config.endpoints] + [
+        (q.endpoint, q.actions) for q in config.queues
+    ]
+    for name, actions in receivers:
+        for action in actions:
             if action == "log":
                 handler: Callable[[Delivery], Any] = log_action
             else:
                 from .actions import make_action  # noqa: PLC0415 - pulls in jinja2 etc.
 
                 handler = make_action(action, config, cache, closers)
-            router.add(handler, endpoint=endpoint.path, name=f"{endpoint.path}:{action}")
+            router.add(handler, endpoint=name, name=f"{name}:{action}")
     return cache.get("digest-sender")
 
 
 def build_runtime(config: Config, *, store: InboxStore | None = None, with_actions: bool = True) -> Runtime:
     """Open the store and build one subscriber pair (sync + async) per endpoint."""
-    if not config.endpoints:
-        raise ConfigurationError(f"{config.source}: no [[endpoints]] configured", value="endpoints")
+    if not config.endpoints and not config.queues:
+        raise ConfigurationError(
+            f"{config.source}: no [[endpoints]] or [[queues]] configured", value="endpoints"
+        )
     trusted = _trusted_hosts(config)
     runtime = Runtime(config, store or open_configured_store(config), Router())
     if with_actions:
@@ -152,7 +159,7 @@ def build_runtime(config: Config, *, store: InboxStore | None = None, with_actio
             "fetch": config.get("verification.fetch"),
             "fetch_timeout": config.get("verification.fetch_timeout_seconds"),
         }
-        confirmer: Confirmer = make_confirmer(endpoint.confirm, trusted_hosts=trusted)
+        confirmer: Confirmer = configured_confirmer(config, endpoint.confirm, trusted)
         options: dict[str, Any] = {
             "endpoint": endpoint.path,
             "confirmer": confirmer,

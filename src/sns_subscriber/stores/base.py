@@ -37,13 +37,15 @@ __all__ = [
     "InboxStatus",
     "InboxStore",
     "NewMessage",
+    "Rejection",
+    "RejectionRecord",
     "SubscriptionEvent",
     "SubscriptionRecord",
     "SubscriptionState",
 ]
 
 #: The schema version this code writes; stores refuse a database that is newer.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Returns "now"; stores take one so tests can move time (lease expiry, retry due times).
 Clock = Callable[[], datetime]
@@ -139,6 +141,31 @@ class DigestItem:
     due_at: datetime
     payload: str
     id: int | None = None
+
+
+#: Rejections kept: the newest ones; recording one more deletes the oldest beyond this.
+MAX_REJECTIONS = 1000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejection:
+    """A message a queue poller or ``dlq drain`` refused (malformed, unverifiable, topic not
+    allowed) and left in its queue for the redrive policy. Kept for people to look at."""
+
+    #: Where it came from, e.g. ``"sqs:alerts-queue"``.
+    source: str
+    #: The SQS MessageId.
+    message_id: str
+    #: The rejection's code and reason.
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RejectionRecord(Rejection):
+    """A stored :class:`Rejection`."""
+
+    id: int
+    created_at: datetime
 
 
 @runtime_checkable
@@ -271,6 +298,13 @@ class InboxStore(Protocol):
     def confirmed_subscription(self, topic_arn: str, endpoint: str) -> SubscriptionRecord | None:
         """The CONFIRMED event that still stands for ``topic_arn`` on ``endpoint``: None when
         there is none, or when an UNSUBSCRIBED event came after it."""
+
+    def record_rejection(self, rejection: Rejection) -> None:
+        """Append a rejection; only the newest :data:`MAX_REJECTIONS` are kept (the table's
+        size must not depend on what unauthenticated senders put in a queue)."""
+
+    def list_rejections(self, *, limit: int = 100) -> builtins.list[RejectionRecord]:
+        """The newest rejections first."""
         ...
 
     def ping(self) -> None:
@@ -375,6 +409,13 @@ def record_from_row(row: Sequence[Any], to_datetime: Callable[[Any], datetime]) 
         next_attempt_at=None if next_attempt_at is None else to_datetime(next_attempt_at),
         lease_owner=row[13],
         lease_until=None if lease_until is None else to_datetime(lease_until),
+    )
+
+
+def rejection_from_row(row: Sequence[Any], to_datetime: Callable[[Any], datetime]) -> RejectionRecord:
+    """A :class:`RejectionRecord` from a row of (id, source, message_id, reason, created_at)."""
+    return RejectionRecord(
+        id=row[0], source=row[1], message_id=row[2], reason=row[3], created_at=to_datetime(row[4])
     )
 
 

@@ -36,12 +36,15 @@ from ..redaction import redact_urls_in
 from ._batching import DEFAULT_MAX_PENDING, GroupCommitter
 from .base import (
     FINISHED_STATUSES,
+    MAX_REJECTIONS,
     SCHEMA_VERSION,
     Clock,
     DigestItem,
     InboxRecord,
     InboxStatus,
     NewMessage,
+    Rejection,
+    RejectionRecord,
     SubscriptionEvent,
     SubscriptionRecord,
     SubscriptionState,
@@ -51,6 +54,7 @@ from .base import (
     check_new_message,
     clean_text,
     record_from_row,
+    rejection_from_row,
     subscription_from_row,
     utc_now,
 )
@@ -122,6 +126,16 @@ _MIGRATIONS: Final[tuple[tuple[LiteralString, ...], ...]] = (
             UNIQUE (recipient, message_id)
         )""",
         "CREATE INDEX digest_items_due ON {digest} (due_at, id) WHERE sent_at IS NULL",
+    ),
+    # 3: messages a queue poller or dlq drain refused, left in their queue.
+    (
+        """CREATE TABLE {rejections} (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            source text NOT NULL,
+            message_id text NOT NULL,
+            reason text NOT NULL,
+            created_at timestamptz NOT NULL
+        )""",
     ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
@@ -244,6 +258,14 @@ _STATEMENTS: Final[dict[str, LiteralString]] = {
         " AND state IN ('confirmed', 'unsubscribed') ORDER BY id DESC LIMIT 1"
     ),
     "ping": "SELECT 1",
+    "record_rejection": (
+        "WITH added AS (INSERT INTO {rejections} (source, message_id, reason, created_at)"
+        " VALUES (%s, %s, %s, %s) RETURNING id)"
+        " DELETE FROM {rejections} WHERE id <= (SELECT id FROM added) - %s"
+    ),
+    "list_rejections": (
+        "SELECT id, source, message_id, reason, created_at FROM {rejections} ORDER BY id DESC LIMIT %s"
+    ),
 }
 _ROW_PLACEHOLDERS: Final = sql.SQL("(%s, %s, %s, %s, %s, %s, %s, %s, %s)")
 
@@ -345,6 +367,7 @@ class PostgresStore:
             "actions": sql.Identifier(schema, "inbox_actions"),
             "subscriptions": sql.Identifier(schema, "subscriptions"),
             "digest": sql.Identifier(schema, "digest_items"),
+            "rejections": sql.Identifier(schema, "rejections"),
             "versions": sql.Identifier(schema, "schema_version"),
         }
         composed = {name: sql.SQL(text).format(**tables) for name, text in _STATEMENTS.items()}
@@ -725,6 +748,23 @@ class PostgresStore:
         if row is None or row[3] != SubscriptionState.CONFIRMED:
             return None
         return _subscription(row)
+
+    def record_rejection(self, rejection: Rejection) -> None:
+        self._rowcount(
+            "record_rejection",
+            (
+                clean_text(rejection.source),
+                clean_text(rejection.message_id),
+                clean_text(rejection.reason[:1000]),
+                self._now(),
+                MAX_REJECTIONS,
+            ),
+        )
+
+    def list_rejections(self, *, limit: int = 100) -> builtins.list[RejectionRecord]:
+        return [
+            rejection_from_row(row, _utc) for row in self._fetchall("list_rejections", (check_limit(limit),))
+        ]
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 

@@ -27,12 +27,15 @@ from ..exceptions import ConfigurationError, StoreUnavailableError
 from ._batching import DEFAULT_MAX_PENDING, GroupCommitter
 from .base import (
     FINISHED_STATUSES,
+    MAX_REJECTIONS,
     SCHEMA_VERSION,
     Clock,
     DigestItem,
     InboxRecord,
     InboxStatus,
     NewMessage,
+    Rejection,
+    RejectionRecord,
     SubscriptionEvent,
     SubscriptionRecord,
     SubscriptionState,
@@ -41,6 +44,7 @@ from .base import (
     check_new_message,
     clean_text,
     record_from_row,
+    rejection_from_row,
     subscription_from_row,
     utc_now,
 )
@@ -113,6 +117,16 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             UNIQUE (recipient, message_id)
         )""",
         "CREATE INDEX digest_items_due ON digest_items (due_at, id) WHERE sent_at IS NULL",
+    ),
+    # 3: messages a queue poller or dlq drain refused, left in their queue.
+    (
+        """CREATE TABLE rejections (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            source TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
     ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
@@ -767,6 +781,27 @@ class SQLiteStore:
         if row is None or row[3] != SubscriptionState.CONFIRMED:
             return None
         return _subscription(row)
+
+    def record_rejection(self, rejection: Rejection) -> None:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO rejections (source, message_id, reason, created_at) VALUES (?, ?, ?, ?)",
+                (
+                    clean_text(rejection.source),
+                    clean_text(rejection.message_id),
+                    clean_text(rejection.reason[:1000]),
+                    _ts(self._now()),
+                ),
+            )
+            conn.execute("DELETE FROM rejections WHERE id <= ?", ((cursor.lastrowid or 0) - MAX_REJECTIONS,))
+
+    def list_rejections(self, *, limit: int = 100) -> builtins.list[RejectionRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, source, message_id, reason, created_at FROM rejections ORDER BY id DESC LIMIT ?",
+                (check_limit(limit),),
+            ).fetchall()
+        return [rejection_from_row(row, _dt) for row in rows]
 
     # -- lifecycle ---------------------------------------------------------------------------
 
