@@ -231,7 +231,7 @@ def test_check_shows_the_last_message_received(setup: dict[str, str], sns_kit: A
                 body=b"{}",
             )
         )
-        received = store.list()[0].received_at
+        received = store.list_messages()[0].received_at
     finally:
         store.close()
     result = run("check", "--config", setup["config"], "--public-url", PUBLIC, "--json")

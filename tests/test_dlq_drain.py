@@ -57,7 +57,7 @@ def drain(config: Path, url: str, *extra: str) -> Result:
 def records(config: Path) -> list[tuple[str, str, bool, bytes]]:
     store = open_configured_store(load_config(config))
     try:
-        return sorted((r.endpoint, r.topic_arn, r.raw_delivery, r.body) for r in store.list())
+        return sorted((r.endpoint, r.topic_arn, r.raw_delivery, r.body) for r in store.list_messages())
     finally:
         store.close()
 

@@ -84,7 +84,7 @@ def test_envelopes_are_verified_stored_and_deleted(runtime: Runtime, sns_kit: SN
     for body in bodies:
         send(url, body)
     assert poller.poll_once() == 3
-    records = runtime.store.list()
+    records = runtime.store.list_messages()
     assert sorted(r.body for r in records) == sorted(bodies)
     assert {r.endpoint for r in records} == {"sqs:inbox-queue"}
     assert not any(r.raw_delivery for r in records)
@@ -100,7 +100,7 @@ def test_sqs_redelivery_and_sns_duplicates_are_stored_once(runtime: Runtime, sns
     poller.poll_once()
     send(poller.queue_url, body)  # and again later (a redelivery after a lost delete)
     poller.poll_once()
-    assert len(runtime.store.list()) == 1
+    assert len(runtime.store.list_messages()) == 1
     assert (poller.status.accepted, poller.status.duplicates) == (1, 2)
     assert left_in_queue(poller.queue_url) == 0
 
@@ -115,7 +115,7 @@ def test_forged_signature_is_rejected_and_left_for_the_redrive_policy(
     fields["Message"] = "forged"
     send(poller.queue_url, sns_kit.body(fields))
     poller.poll_once()
-    assert runtime.store.list() == []
+    assert runtime.store.list_messages() == []
     assert poller.status.rejected == 1
     assert poller.status.last_rejection is not None
     assert "invalid_signature" in poller.status.last_rejection
@@ -135,7 +135,7 @@ def test_malformed_or_foreign_messages_are_not_deleted(
     text = body if body is not None else sns_kit.body(sns_kit.notification(OTHER_TOPIC, "x")).decode()
     send(poller.queue_url, text)
     poller.poll_once()
-    assert runtime.store.list() == []
+    assert runtime.store.list_messages() == []
     assert poller.status.rejected == 1, name
     assert left_in_queue(poller.queue_url) == 1
 
@@ -156,7 +156,7 @@ def test_store_outage_keeps_the_message_in_the_queue(
     assert left_in_queue(poller.queue_url) == 1
     monkeypatch.setattr(runtime.store, "add", real_add)
     poller.poll_once()
-    assert len(runtime.store.list()) == 1
+    assert len(runtime.store.list_messages()) == 1
     assert left_in_queue(poller.queue_url) == 0
 
 
@@ -169,7 +169,7 @@ def test_raw_delivery_is_stored_as_raw_under_the_sqs_message_id(
         poller = only_poller(runtime)
         send(url, '{"budgetName": "team-a"}')
         poller.poll_once()
-        [record] = runtime.store.list()
+        [record] = runtime.store.list_messages()
         assert record.raw_delivery
         assert (record.topic_arn, record.endpoint) == (TOPIC, "sqs:raw-queue")
         assert record.body == b'{"budgetName": "team-a"}'
@@ -288,7 +288,7 @@ def test_serve_runs_a_poller_per_queue_shown_in_readyz_and_metrics(
         assert ready["status"] == "ready"
         assert (queue["queue"], queue["state"], queue["accepted"]) == ("inbox-queue", "polling", 1)
         text = request(base + "/metrics", method="GET").body.decode()
-        assert len(runtime.store.list()) == 1
+        assert len(runtime.store.list_messages()) == 1
     assert metric(text, "sns_queue_messages_total", queue="inbox-queue", result="accepted") == 1
     assert metric(text, "sns_queue_messages_total", queue="inbox-queue", result="rejected") >= 1
     assert metric(text, "sns_queue_poller_up", queue="inbox-queue") == 1

@@ -189,7 +189,7 @@ def _inbox(store: Any) -> Inbox:
     from ..stores import SubscriptionState  # noqa: PLC0415
 
     events = store.list_subscriptions()  # newest first
-    recent = store.list(limit=_RECENT_MESSAGES)
+    recent = store.list_messages(limit=_RECENT_MESSAGES)
 
     def pending_since(target: str, topic: str) -> datetime | None:
         for event in events:
