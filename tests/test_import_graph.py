@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("routing", "dispatch", "delivery", "pacing"),  # routing
     ("subscriber", "worker"),  # pipeline
     # The edges, in the order they may use each other:
-    ("testing", "actions"),
+    ("testing", "actions", "aws"),
     ("integrations",),
     ("service",),
     ("cli",),
