@@ -15,6 +15,7 @@ import os
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -81,6 +82,30 @@ class Worker:
         self.on_action = on_action
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stopping = threading.Event()
+        # Housekeeping run between batches by run(): [job, every seconds, next due (monotonic)].
+        self._periodic: list[list[Any]] = []
+
+    def add_periodic(self, job: Callable[[], object], *, every: float) -> None:
+        """Run ``job`` every ``every`` seconds between batches (retention, alerts).
+
+        A job returning True has more to do and runs again at the next turn; its exceptions
+        are logged, never stop the worker.
+        """
+        self._periodic.append([job, every, 0.0])
+
+    def run_periodic(self) -> None:
+        """Run the periodic jobs that are due (run() calls this between batches)."""
+        for entry in self._periodic:
+            job, every, due = entry
+            now = time.monotonic()
+            if now < due:
+                continue
+            try:
+                more = job()
+            except Exception:
+                logger.exception("periodic job %s failed", getattr(job, "__name__", job))
+                more = False
+            entry[2] = now if more is True else time.monotonic() + every
 
     # -- running -----------------------------------------------------------------------
 
@@ -102,6 +127,7 @@ class Worker:
                 logger.warning("store unavailable, worker waits: %s", exc)
                 handled = 0
                 stop.wait(min(5.0, self.poll_interval * 4))
+            self.run_periodic()
             if handled == 0:
                 stop.wait(self.poll_interval)
         logger.info("worker %s stopped", self.worker_id)

@@ -43,6 +43,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
         if metrics is not None
         else Metrics(lambda: {str(k): v for k, v in runtime.store.counts().items()})
     )
+    metrics.add_store_readings(runtime.store)
     for path, subscriber in runtime.async_subscribers.items():
         subscriber.verifier.timer = metrics.verify_timer(path)
     routes = [

@@ -54,6 +54,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     S("service", "metrics", "bool", True, "Serve Prometheus metrics at /metrics."),
     S("store", "url", "str", "sqlite:///sns-subscriber.db", "Inbox store: sqlite:///path or postgresql://user@host:port/db."),
     S("store", "synchronous", "str", "full", "SQLite durability: full (fsync every commit) or normal."),
+    S("store", "retention_days", "float", 30.0, "Days done messages are kept (the worker deletes older ones in small batches; 0 keeps them forever). MessageIds inside the replay window are always kept."),
+    S("store", "dead_retention_days", "float", 90.0, "Days dead messages are kept (0 keeps them forever)."),
     S("verification", "cert_dir", "str", None, "Directory of pinned SNS certificates (file name = URL basename)."),
     S("verification", "fetch", "bool", True, "Download certificates not in cert_dir over HTTPS."),
     S("verification", "max_age_seconds", "int", 3600, "Reject Notifications older than this (replays)."),
@@ -293,6 +295,9 @@ def _validate(config: Config) -> None:
             raise ConfigurationError(
                 f"{source}: {key} must be one of {', '.join(allowed)}", value=str(config.get(key))
             )
+    for key in ("store.retention_days", "store.dead_retention_days"):
+        if config.get(key) < 0:
+            raise ConfigurationError(f"{source}: {key} must be >= 0 (0 keeps messages forever)", value=key)
     if not 0 < config.get("service.port") < 65536:
         raise ConfigurationError(
             f"{source}: service.port must be 1-65535", value=str(config.get("service.port"))

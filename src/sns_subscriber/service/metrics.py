@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ..outcome import Outcome
+
+if TYPE_CHECKING:
+    from ..stores import InboxStore
 
 __all__ = ["Metrics"]
 
@@ -27,6 +31,25 @@ class _InboxCollector(Collector):
             counts = {}
         for status, count in sorted(counts.items()):
             family.add_metric([str(status)], count)
+        yield family
+
+
+class _ReadingCollector(Collector):
+    """One gauge read at scrape time from ``read`` (no sample when the read fails)."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], float | None]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self.name, self.documentation)
+        try:
+            value = self.read()
+        except Exception:  # an unreachable store shows as no sample, /readyz says why
+            value = None
+        if value is not None:
+            family.add_metric([], value)
         yield family
 
 
@@ -69,6 +92,14 @@ class Metrics:
             self.registry.register(_InboxCollector(inbox_counts))
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self._latency_children: dict[str, Histogram] = {}
+
+    def add_reading(self, name: str, documentation: str, read: Callable[[], float | None]) -> None:
+        """A gauge whose value ``read`` returns at scrape time (store size, oldest message age)."""
+        self.registry.register(_ReadingCollector(name, documentation, read))
+
+    def add_store_readings(self, store: InboxStore) -> None:
+        """Gauges read from the store at scrape time: its size on disk."""
+        self.add_reading("sns_store_bytes", "Size of the inbox database on disk", store.database_bytes)
 
     def observe(self, endpoint: str, outcome: Outcome, seconds: float) -> None:
         # labels() looks the child up under a lock each time; keep the few children we use.

@@ -33,9 +33,11 @@ __all__ = [
     "SCHEMA_VERSION",
     "Clock",
     "InboxRecord",
+    "InboxStats",
     "InboxStatus",
     "InboxStore",
     "NewMessage",
+    "PurgeCutoffs",
     "SubscriptionEvent",
     "SubscriptionRecord",
     "SubscriptionState",
@@ -129,6 +131,37 @@ class SubscriptionRecord(SubscriptionEvent):
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PurgeCutoffs:
+    """What :meth:`InboxStore.purge_batch` may delete.
+
+    DONE rows last updated before ``done_before`` and DEAD rows last updated before
+    ``dead_before`` go, except rows received at or after the tombstone instants: their
+    MessageId is what turns a replay of the message into a duplicate, and a replay is
+    accepted for as long as its Timestamp is inside the verification window (Notifications:
+    ``notification_tombstones_since``; confirmations live longer:
+    ``confirmation_tombstones_since``). :mod:`sns_subscriber.retention` computes them.
+    """
+
+    done_before: datetime
+    dead_before: datetime
+    notification_tombstones_since: datetime
+    confirmation_tombstones_since: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboxStats:
+    """What ``sns-subscriber inbox stats`` shows."""
+
+    #: Messages per status; every status is a key.
+    counts: dict[InboxStatus, int]
+    #: ``received_at`` of the oldest message per status (None: no message in that status).
+    oldest: dict[InboxStatus, datetime | None]
+    #: Bytes the inbox takes on disk (SQLite: the file and its WAL; PostgreSQL: the schema's
+    #: tables with their indexes and TOAST).
+    database_bytes: int
+
+
 @runtime_checkable
 class InboxStore(Protocol):
     """The durable inbox. :class:`SQLiteStore` and :class:`PostgresStore` implement it.
@@ -202,7 +235,30 @@ class InboxStore(Protocol):
         ...
 
     def purge(self, *, older_than: datetime) -> int:
-        """Delete DONE and DEAD messages last updated before ``older_than``, with their actions."""
+        """Delete DONE and DEAD messages last updated before ``older_than``, with their actions.
+
+        All at once, and with no regard for the replay window: a MessageId purged while SNS
+        would still accept its message lets a replay through. Operators and the worker use
+        :func:`sns_subscriber.retention.purge` (batches, tombstones kept) instead.
+        """
+        ...
+
+    def purge_batch(self, cutoffs: PurgeCutoffs, *, limit: int = 500) -> int:
+        """Delete at most ``limit`` messages ``cutoffs`` allows, with their actions, in one
+        short transaction; return how many. Call it again until it returns less than
+        ``limit``: small batches never hold the write lock long enough to stall receivers."""
+        ...
+
+    def stats(self) -> InboxStats:
+        """Counts and oldest message per status, and the database size."""
+        ...
+
+    def database_bytes(self) -> int:
+        """The database size on disk, as in :attr:`InboxStats.database_bytes` (cheap: no scan)."""
+        ...
+
+    def oldest_unclaimed(self) -> datetime | None:
+        """``received_at`` of the oldest RECEIVED message (None: nothing waits for a worker)."""
         ...
 
     def action_succeeded(self, message_id: str, action_key: str) -> bool: ...

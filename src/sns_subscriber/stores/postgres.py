@@ -38,8 +38,10 @@ from .base import (
     SCHEMA_VERSION,
     Clock,
     InboxRecord,
+    InboxStats,
     InboxStatus,
     NewMessage,
+    PurgeCutoffs,
     SubscriptionEvent,
     SubscriptionRecord,
     SubscriptionState,
@@ -174,6 +176,28 @@ _STATEMENTS: Final[dict[str, LiteralString]] = {
         " RETURNING message_id),"
         " gone_actions AS (DELETE FROM {actions} AS a USING gone WHERE a.message_id = gone.message_id)"
         " SELECT count(*) FROM gone"
+    ),
+    # One batch of retention; SKIP LOCKED leaves rows a replay is changing right now alone.
+    "purge_batch": (
+        "WITH picked AS ("
+        " SELECT message_id FROM {inbox}"
+        " WHERE ((status = 'done' AND updated_at < %(done)s) OR (status = 'dead' AND updated_at < %(dead)s))"
+        "   AND received_at < %(notifications)s"
+        "   AND (message_type = 'Notification' OR received_at < %(confirmations)s)"
+        " LIMIT %(limit)s FOR UPDATE SKIP LOCKED),"
+        " gone AS (DELETE FROM {inbox} AS i USING picked WHERE i.message_id = picked.message_id"
+        " RETURNING i.message_id),"
+        " gone_actions AS (DELETE FROM {actions} AS a USING gone WHERE a.message_id = gone.message_id)"
+        " SELECT count(*) FROM gone"
+    ),
+    "stats": "SELECT status, count(*), min(received_at) FROM {inbox} GROUP BY status",
+    "database_bytes": (
+        "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class AS c"
+        " JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'"
+    ),
+    "oldest_unclaimed": (
+        "SELECT received_at FROM {inbox} WHERE status IN ('received', 'retrying', 'processing')"
+        " AND status = 'received' ORDER BY received_at, seq LIMIT 1"
     ),
     "action_succeeded": "SELECT 1 FROM {actions} WHERE message_id = %s AND action_key = %s",
     "record_action": (
@@ -546,6 +570,35 @@ class PostgresStore:
     def purge(self, *, older_than: datetime) -> int:
         row = self._fetchone("purge", (as_utc(older_than),))
         return int(row[0]) if row else 0
+
+    def purge_batch(self, cutoffs: PurgeCutoffs, *, limit: int = 500) -> int:
+        if check_limit(limit) == 0:
+            return 0
+        params = {
+            "done": as_utc(cutoffs.done_before),
+            "dead": as_utc(cutoffs.dead_before),
+            "notifications": as_utc(cutoffs.notification_tombstones_since),
+            "confirmations": as_utc(cutoffs.confirmation_tombstones_since),
+            "limit": limit,
+        }
+        row = self._fetchone("purge_batch", params)
+        return int(row[0]) if row else 0
+
+    def stats(self) -> InboxStats:
+        counts = dict.fromkeys(InboxStatus, 0)
+        oldest: dict[InboxStatus, datetime | None] = dict.fromkeys(InboxStatus, None)
+        for status, count, first in self._fetchall("stats"):
+            counts[InboxStatus(status)] = count
+            oldest[InboxStatus(status)] = _utc(first)
+        return InboxStats(counts=counts, oldest=oldest, database_bytes=self.database_bytes())
+
+    def database_bytes(self) -> int:
+        row = self._fetchone("database_bytes", (self._schema,))
+        return int(row[0]) if row else 0
+
+    def oldest_unclaimed(self) -> datetime | None:
+        row = self._fetchone("oldest_unclaimed")
+        return None if row is None else _utc(row[0])
 
     # -- action ledger ----------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import os
 import sqlite3
 import threading
@@ -28,8 +29,10 @@ from .base import (
     SCHEMA_VERSION,
     Clock,
     InboxRecord,
+    InboxStats,
     InboxStatus,
     NewMessage,
+    PurgeCutoffs,
     SubscriptionEvent,
     SubscriptionRecord,
     SubscriptionState,
@@ -157,6 +160,16 @@ _REPLAY_SET: Final = """
         updated_at = ?"""
 _REPLAY_ONE: Final = _REPLAY_SET + " WHERE message_id = ? AND status IN ('done', 'dead')"
 _REPLAY_STATUS: Final = _REPLAY_SET + " WHERE status = ?"
+# One batch of retention: the rows are picked through the status index, oldest first, and
+# deleted in the same short write transaction.
+_PURGE_BATCH: Final = """
+    DELETE FROM inbox WHERE seq IN (
+        SELECT seq FROM inbox
+        WHERE ((status = 'done' AND updated_at < :done) OR (status = 'dead' AND updated_at < :dead))
+          AND received_at < :notifications
+          AND (message_type = 'Notification' OR received_at < :confirmations)
+        LIMIT :limit)
+    RETURNING message_id"""
 
 # Primary result codes that mean "the database cannot be used right now", not "the SQL is
 # wrong": locked past the busy timeout, I/O error, disk full, file unreadable or read-only.
@@ -567,6 +580,53 @@ class SQLiteStore:
                     "DELETE FROM inbox WHERE status IN ('done', 'dead') AND updated_at < ?", (cutoff,)
                 ).rowcount
             )
+
+    def purge_batch(self, cutoffs: PurgeCutoffs, *, limit: int = 500) -> int:
+        if check_limit(limit) == 0:
+            return 0
+        params = {
+            "done": _ts(cutoffs.done_before),
+            "dead": _ts(cutoffs.dead_before),
+            "notifications": _ts(cutoffs.notification_tombstones_since),
+            "confirmations": _ts(cutoffs.confirmation_tombstones_since),
+            "limit": limit,
+        }
+        with self._write() as conn:
+            gone = [(row[0],) for row in conn.execute(_PURGE_BATCH, params).fetchall()]
+            if gone:
+                conn.executemany("DELETE FROM inbox_actions WHERE message_id = ?", gone)
+        return len(gone)
+
+    def stats(self) -> InboxStats:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT status, count(*), min(received_at) FROM inbox GROUP BY status"
+            ).fetchall()
+        counts = dict.fromkeys(InboxStatus, 0)
+        oldest: dict[InboxStatus, datetime | None] = dict.fromkeys(InboxStatus, None)
+        for status, count, first in rows:
+            counts[InboxStatus(status)] = count
+            oldest[InboxStatus(status)] = _dt(first)
+        return InboxStats(counts=counts, oldest=oldest, database_bytes=self.database_bytes())
+
+    def database_bytes(self) -> int:
+        with self._read() as conn:
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        size = int(pages * page_size)
+        if not self._memory:
+            with contextlib.suppress(OSError):  # no WAL file right now
+                size += os.stat(self._path + "-wal").st_size
+        return size
+
+    def oldest_unclaimed(self) -> datetime | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT received_at FROM inbox INDEXED BY inbox_pending "
+                "WHERE status IN ('received', 'retrying', 'processing') AND status = 'received' "
+                "ORDER BY received_at, seq LIMIT 1"
+            ).fetchone()
+        return None if row is None else _dt(row[0])
 
     # -- action ledger ----------------------------------------------------------------------
 
