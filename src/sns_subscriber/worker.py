@@ -27,6 +27,7 @@ from .messages import RawNotification
 from .parsing import parse
 from .producers import detect
 from .routing import Router
+from .triage import RUN, Triage, triage
 
 if TYPE_CHECKING:
     from .stores import InboxRecord, InboxStore
@@ -75,7 +76,7 @@ class Worker:
         self.retry = retry or RetryPolicy()
         self.poll_interval = poll_interval
         self.producers = dict(producers or {})
-        #: Called with (message_id, "done" | "retrying" | "dead") for metrics.
+        #: Called with (message_id, "done" | "retrying" | "dead" | "test" | "stale") for metrics.
         self.on_result = on_result
         #: Called with (handler name, "ok" | "failed" | "skipped") for metrics; "skipped"
         #: means it had succeeded on an earlier attempt and was not run again.
@@ -156,6 +157,8 @@ class Worker:
             unrecorded = self._run_handlers(record)
         except Exception as exc:  # a handler's failure is data: retry or dead, never a crash
             return self._failed(record, exc)
+        if isinstance(unrecorded, Triage):
+            return self._set_aside(record, unrecorded)
         if not self.store.complete(record.message_id, self.worker_id, actions=unrecorded):
             logger.warning("lease of %s was lost before completion", record.message_id)
             return "lost"
@@ -172,15 +175,33 @@ class Worker:
             )
         return parse(record.body, max_bytes=max(len(record.body), 1))
 
-    def _run_handlers(self, record: InboxRecord) -> list[str]:
+    def _set_aside(self, record: InboxRecord, verdict: Triage) -> str:
+        assert verdict.status is not None
+        logger.info("message %s set aside as %s: %s", record.message_id, verdict.status, verdict.reason)
+        if not self.store.set_aside(
+            record.message_id, self.worker_id, status=verdict.status, reason=verdict.reason or ""
+        ):
+            logger.warning("lease of %s was lost before it was set aside", record.message_id)
+            return "lost"
+        self._report(record.message_id, str(verdict.status))
+        return str(verdict.status)
+
+    def _run_handlers(self, record: InboxRecord) -> list[str] | Triage:
         """Run the routes not yet done; return the ledger key of the last one run (if any), for
-        the caller to record together with the completion (one commit less per message)."""
+        the caller to record together with the completion (one commit less per message); or,
+        for a message that must run nothing (a test event, a stale state), the verdict."""
         message = self._message(record)
         event = (
             detect(message, producer=self.producers.get(record.endpoint))
             if record.message_type == "Notification"
             else None
         )
+        verdict = RUN
+        if event is not None:
+            text = getattr(message, "message", None)
+            verdict = triage(event, text if isinstance(text, str) else None, self.store, record.message_id)
+            if verdict.status is not None:
+                return verdict
         routes = self.router.match(
             record.message_type,
             record.topic_arn,
@@ -203,6 +224,7 @@ class Worker:
                 attempt=record.attempts,
                 handler_name=route.name,
                 ledger=self.store,
+                resolution=verdict.resolution,
             )
             # The previous route's success is recorded before this one runs: a failure here
             # must not make it run again. The last route's is recorded by complete().

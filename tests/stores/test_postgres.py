@@ -139,6 +139,7 @@ def test_tables_live_in_the_chosen_schema(postgres_url: str, schema_name: str) -
                 (schema_name,),
             ).fetchall()
         assert tables == [
+            ("alarm_states",),
             ("inbox",),
             ("inbox_actions",),
             ("schema_version",),

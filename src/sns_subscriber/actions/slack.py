@@ -33,12 +33,13 @@ def _budget(alert: BudgetAlert) -> str:
     return f":money_with_wings: *Budget {escape(alert.budget_name or '?')}*: {what} exceeded {threshold}{budgeted}{period}{account}"
 
 
-def _alarm(alarm: CloudWatchAlarm) -> str:
+def _alarm(alarm: CloudWatchAlarm, *, resolved: bool = False) -> str:
     emoji = _EMOJI.get(alarm.new_state or "", ":bell:")
     change = f"{alarm.old_state} → {alarm.new_state}" if alarm.old_state else str(alarm.new_state)
     region = f" in {escape(alarm.region)}" if alarm.region else ""
     reason = f"\n{escape(alarm.reason)}" if alarm.reason else ""
-    return f"{emoji} *{alarm.new_state}* `{escape(alarm.name)}` ({change}){region}{reason}"
+    headline = "Resolved" if resolved else alarm.new_state
+    return f"{emoji} *{headline}* `{escape(alarm.name)}` ({change}){region}{reason}"
 
 
 def _ses(event: SESEvent) -> str:
@@ -59,7 +60,7 @@ def summary(delivery: Delivery) -> str:
     if isinstance(event, BudgetTopicVerified):
         return ":white_check_mark: AWS Budgets verified this SNS topic"
     if isinstance(event, CloudWatchAlarm):
-        return _alarm(event)
+        return _alarm(event, resolved=delivery.resolution)
     if isinstance(event, SESEvent):
         return _ses(event)
     if isinstance(event, CostAnomaly):

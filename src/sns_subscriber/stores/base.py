@@ -31,6 +31,7 @@ from ..exceptions import ConfigurationError
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AlarmTransition",
     "Clock",
     "InboxRecord",
     "InboxStats",
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 #: The schema version this code writes; stores refuse a database that is newer.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Returns "now"; stores take one so tests can move time (lease expiry, retry due times).
 Clock = Callable[[], datetime]
@@ -56,6 +57,11 @@ class InboxStatus(enum.StrEnum):
     DONE = "done"
     RETRYING = "retrying"
     DEAD = "dead"
+    #: A producer's handshake or test event (Budgets "SNS Topic Verified!", ``s3:TestEvent``):
+    #: acknowledged and kept, no action run.
+    TEST = "test"
+    #: A state change older than one already processed (CloudWatch alarms): no action run.
+    STALE = "stale"
 
 
 class SubscriptionState(enum.StrEnum):
@@ -162,6 +168,16 @@ class InboxStats:
     database_bytes: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmTransition:
+    """What :meth:`InboxStore.record_alarm_state` found."""
+
+    #: An equal or newer state change of this alarm was processed before: this one is stale.
+    stale: bool
+    #: The state last recorded for the alarm before this call (None: first time seen).
+    previous_state: str | None
+
+
 @runtime_checkable
 class InboxStore(Protocol):
     """The durable inbox. :class:`SQLiteStore` and :class:`PostgresStore` implement it.
@@ -208,6 +224,21 @@ class InboxStore(Protocol):
         """
         ...
 
+    def set_aside(self, message_id: str, worker_id: str, *, status: InboxStatus, reason: str) -> bool:
+        """PROCESSING -> TEST or STALE (acknowledged, no action run), if ``worker_id`` still
+        holds the message; ``reason`` is kept in ``last_error`` for whoever looks."""
+        ...
+
+    def record_alarm_state(
+        self, alarm_key: str, *, state: str, changed_at: datetime, message_id: str
+    ) -> AlarmTransition:
+        """Remember the newest state change processed for an alarm, atomically.
+
+        When a change at least as new as ``changed_at`` is already recorded the call records
+        nothing and answers ``stale=True``: state producers may deliver out of order.
+        """
+        ...
+
     def retry(self, message_id: str, worker_id: str, *, error: str, delay_seconds: float) -> bool:
         """PROCESSING -> RETRYING due ``delay_seconds`` from now, if ``worker_id`` holds it."""
         ...
@@ -244,9 +275,10 @@ class InboxStore(Protocol):
         ...
 
     def purge_batch(self, cutoffs: PurgeCutoffs, *, limit: int = 500) -> int:
-        """Delete at most ``limit`` messages ``cutoffs`` allows, with their actions, in one
-        short transaction; return how many. Call it again until it returns less than
-        ``limit``: small batches never hold the write lock long enough to stall receivers."""
+        """Delete at most ``limit`` messages ``cutoffs`` allows (TEST and STALE ones count as
+        DONE), with their actions, in one short transaction; return how many. Call it again
+        until it returns less than ``limit``: small batches never hold the write lock long
+        enough to stall receivers."""
         ...
 
     def stats(self) -> InboxStats:
@@ -291,6 +323,8 @@ class InboxStore(Protocol):
 CLAIMABLE_STATUSES = (InboxStatus.RECEIVED, InboxStatus.RETRYING, InboxStatus.PROCESSING)
 #: Statuses that are final until someone replays them.
 FINISHED_STATUSES = (InboxStatus.DONE, InboxStatus.DEAD)
+#: What a worker may set a message aside as, instead of running its actions.
+SET_ASIDE_STATUSES = (InboxStatus.TEST, InboxStatus.STALE)
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 

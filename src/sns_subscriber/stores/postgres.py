@@ -36,6 +36,8 @@ from ._batching import GroupCommitter
 from .base import (
     FINISHED_STATUSES,
     SCHEMA_VERSION,
+    SET_ASIDE_STATUSES,
+    AlarmTransition,
     Clock,
     InboxRecord,
     InboxStats,
@@ -105,6 +107,19 @@ _MIGRATIONS: Final[tuple[tuple[LiteralString, ...], ...]] = (
             subscribe_url text,
             detail text,
             created_at timestamptz NOT NULL
+        )""",
+    ),
+    # 2: statuses 'test' and 'stale'; the newest state change processed per alarm.
+    (
+        "ALTER TABLE {inbox} DROP CONSTRAINT inbox_status_check",
+        """ALTER TABLE {inbox} ADD CONSTRAINT inbox_status_check
+            CHECK (status IN ('received', 'processing', 'done', 'retrying', 'dead', 'test', 'stale'))""",
+        """CREATE TABLE {alarm_states} (
+            alarm_key text PRIMARY KEY,
+            state text NOT NULL,
+            state_change_time timestamptz NOT NULL,
+            message_id text NOT NULL,
+            updated_at timestamptz NOT NULL
         )""",
     ),
 )
@@ -181,7 +196,8 @@ _STATEMENTS: Final[dict[str, LiteralString]] = {
     "purge_batch": (
         "WITH picked AS ("
         " SELECT message_id FROM {inbox}"
-        " WHERE ((status = 'done' AND updated_at < %(done)s) OR (status = 'dead' AND updated_at < %(dead)s))"
+        " WHERE ((status IN ('done', 'test', 'stale') AND updated_at < %(done)s)"
+        "        OR (status = 'dead' AND updated_at < %(dead)s))"
         "   AND received_at < %(notifications)s"
         "   AND (message_type = 'Notification' OR received_at < %(confirmations)s)"
         " LIMIT %(limit)s FOR UPDATE SKIP LOCKED),"
@@ -198,6 +214,16 @@ _STATEMENTS: Final[dict[str, LiteralString]] = {
     "oldest_unclaimed": (
         "SELECT received_at FROM {inbox} WHERE status IN ('received', 'retrying', 'processing')"
         " AND status = 'received' ORDER BY received_at, seq LIMIT 1"
+    ),
+    "alarm_state_for_update": "SELECT state FROM {alarm_states} WHERE alarm_key = %s FOR UPDATE",
+    # Applied only if no newer change was recorded meanwhile: no row back means stale.
+    "record_alarm": (
+        "INSERT INTO {alarm_states} AS a (alarm_key, state, state_change_time, message_id, updated_at)"
+        " VALUES (%s, %s, %s, %s, %s)"
+        " ON CONFLICT (alarm_key) DO UPDATE SET state = excluded.state,"
+        " state_change_time = excluded.state_change_time, message_id = excluded.message_id,"
+        " updated_at = excluded.updated_at WHERE a.state_change_time <= excluded.state_change_time"
+        " RETURNING 1"
     ),
     "action_succeeded": "SELECT 1 FROM {actions} WHERE message_id = %s AND action_key = %s",
     "record_action": (
@@ -311,6 +337,7 @@ class PostgresStore:
             "actions": sql.Identifier(schema, "inbox_actions"),
             "subscriptions": sql.Identifier(schema, "subscriptions"),
             "versions": sql.Identifier(schema, "schema_version"),
+            "alarm_states": sql.Identifier(schema, "alarm_states"),
         }
         composed = {name: sql.SQL(text).format(**tables) for name, text in _STATEMENTS.items()}
         for version, statements in enumerate(_MIGRATIONS, start=1):
@@ -539,6 +566,22 @@ class PostgresStore:
 
     def fail(self, message_id: str, worker_id: str, *, error: str) -> bool:
         return self._finish(message_id, worker_id, InboxStatus.DEAD, error=error)
+
+    def set_aside(self, message_id: str, worker_id: str, *, status: InboxStatus, reason: str) -> bool:
+        if InboxStatus(status) not in SET_ASIDE_STATUSES:
+            raise ValueError(f"set_aside takes test or stale, not {status}")
+        return self._finish(message_id, worker_id, status, error=reason)
+
+    def record_alarm_state(
+        self, alarm_key: str, *, state: str, changed_at: datetime, message_id: str
+    ) -> AlarmTransition:
+        params = (alarm_key, state, as_utc(changed_at), message_id, self._now())
+        with self._connection() as conn, conn.transaction():
+            # The row lock makes two workers recording the same alarm take turns.
+            row = conn.execute(self._statements["alarm_state_for_update"], (alarm_key,)).fetchone()
+            previous = None if row is None else str(row[0])
+            applied = conn.execute(self._statements["record_alarm"], params).fetchone()
+        return AlarmTransition(stale=applied is None, previous_state=previous)
 
     # -- inspecting and administering ---------------------------------------------------------------
 

@@ -27,6 +27,8 @@ from ._batching import GroupCommitter
 from .base import (
     FINISHED_STATUSES,
     SCHEMA_VERSION,
+    SET_ASIDE_STATUSES,
+    AlarmTransition,
     Clock,
     InboxRecord,
     InboxStats,
@@ -48,6 +50,12 @@ from .base import (
 __all__ = ["SQLiteStore"]
 
 MEMORY: Final = ":memory:"
+
+#: The inbox columns of schema version 1, which migration 2 copies (frozen, like any migration).
+_V1_COLUMNS: Final = (
+    "seq, message_id, endpoint, topic_arn, message_type, subject, body, raw_delivery, status, attempts, "
+    "last_error, received_at, updated_at, next_attempt_at, lease_owner, lease_until"
+)
 
 # Each entry upgrades the schema by one version; entry i creates version i + 1.
 _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
@@ -97,6 +105,47 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             detail TEXT,
             created_at TEXT NOT NULL
         )""",
+    ),
+    # 2: statuses 'test' and 'stale'; the newest state change processed per alarm. SQLite
+    # cannot change a CHECK constraint in place: the table is rebuilt (same columns, rows,
+    # seq values and AUTOINCREMENT counter) and its indexes created again.
+    (
+        """CREATE TABLE inbox_rebuilt (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            message_id TEXT NOT NULL UNIQUE,
+            endpoint TEXT NOT NULL,
+            topic_arn TEXT NOT NULL,
+            message_type TEXT NOT NULL,
+            subject TEXT,
+            body BLOB NOT NULL,
+            raw_delivery INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'received'
+                CHECK (status IN ('received', 'processing', 'done', 'retrying', 'dead', 'test', 'stale')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            received_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            next_attempt_at TEXT,
+            lease_owner TEXT,
+            lease_until TEXT
+        )""",
+        f"INSERT INTO inbox_rebuilt ({_V1_COLUMNS}) SELECT {_V1_COLUMNS} FROM inbox",
+        # The old counter may be past every seq left (purged rows): keep it, not max(seq).
+        "DELETE FROM sqlite_sequence WHERE name = 'inbox_rebuilt'",
+        "UPDATE sqlite_sequence SET name = 'inbox_rebuilt' WHERE name = 'inbox'",
+        "DROP TABLE inbox",
+        "ALTER TABLE inbox_rebuilt RENAME TO inbox",
+        """CREATE INDEX inbox_pending ON inbox (received_at, seq)
+            WHERE status IN ('received', 'retrying', 'processing')""",
+        "CREATE INDEX inbox_status ON inbox (status, received_at, seq)",
+        "CREATE INDEX inbox_received ON inbox (received_at, seq)",
+        """CREATE TABLE alarm_states (
+            alarm_key TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            state_change_time TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        ) WITHOUT ROWID""",
     ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
@@ -160,12 +209,17 @@ _REPLAY_SET: Final = """
         updated_at = ?"""
 _REPLAY_ONE: Final = _REPLAY_SET + " WHERE message_id = ? AND status IN ('done', 'dead')"
 _REPLAY_STATUS: Final = _REPLAY_SET + " WHERE status = ?"
+_RECORD_ALARM: Final = """
+    INSERT INTO alarm_states (alarm_key, state, state_change_time, message_id, updated_at) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (alarm_key) DO UPDATE SET state = excluded.state, state_change_time = excluded.state_change_time,
+        message_id = excluded.message_id, updated_at = excluded.updated_at"""
 # One batch of retention: the rows are picked through the status index, oldest first, and
 # deleted in the same short write transaction.
 _PURGE_BATCH: Final = """
     DELETE FROM inbox WHERE seq IN (
         SELECT seq FROM inbox
-        WHERE ((status = 'done' AND updated_at < :done) OR (status = 'dead' AND updated_at < :dead))
+        WHERE ((status IN ('done', 'test', 'stale') AND updated_at < :done)
+               OR (status = 'dead' AND updated_at < :dead))
           AND received_at < :notifications
           AND (message_type = 'Notification' OR received_at < :confirmations)
         LIMIT :limit)
@@ -523,6 +577,24 @@ class SQLiteStore:
 
     def fail(self, message_id: str, worker_id: str, *, error: str) -> bool:
         return self._finish(message_id, worker_id, InboxStatus.DEAD, error=error)
+
+    def set_aside(self, message_id: str, worker_id: str, *, status: InboxStatus, reason: str) -> bool:
+        if InboxStatus(status) not in SET_ASIDE_STATUSES:
+            raise ValueError(f"set_aside takes test or stale, not {status}")
+        return self._finish(message_id, worker_id, status, error=reason)
+
+    def record_alarm_state(
+        self, alarm_key: str, *, state: str, changed_at: datetime, message_id: str
+    ) -> AlarmTransition:
+        changed = _ts(changed_at)
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT state, state_change_time FROM alarm_states WHERE alarm_key = ?", (alarm_key,)
+            ).fetchone()
+            if row is not None and row[1] > changed:
+                return AlarmTransition(stale=True, previous_state=row[0])
+            conn.execute(_RECORD_ALARM, (alarm_key, state, changed, message_id, _ts(self._now())))
+        return AlarmTransition(stale=False, previous_state=None if row is None else row[0])
 
     # -- inspecting and administering --------------------------------------------------------
 
