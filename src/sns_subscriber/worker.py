@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .delivery import Delivery
 from .exceptions import StoreUnavailableError
-from .messages import RawNotification
+from .messages import Notification, RawNotification
 from .parsing import parse
 from .producers import detect
 from .routing import Router
@@ -67,6 +67,7 @@ class Worker:
         producers: Mapping[str, str] | None = None,
         on_result: Callable[[str, str], None] | None = None,
         on_action: Callable[[str, str], None] | None = None,
+        on_lag: Callable[[float], None] | None = None,
     ) -> None:
         self.store = store
         self.router = router
@@ -81,6 +82,9 @@ class Worker:
         #: Called with (handler name, "ok" | "failed" | "skipped") for metrics; "skipped"
         #: means it had succeeded on an earlier attempt and was not run again.
         self.on_action = on_action
+        #: Called with each Notification's delivery lag (received − SNS Timestamp, seconds) on
+        #: its first attempt, for metrics.
+        self.on_lag = on_lag
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stopping = threading.Event()
         # Housekeeping run between batches by run(): [job, every seconds, next due (monotonic)].
@@ -196,6 +200,8 @@ class Worker:
             if record.message_type == "Notification"
             else None
         )
+        if self.on_lag is not None and record.attempts == 1 and isinstance(message, Notification):
+            self.on_lag((record.received_at - message.sent_at).total_seconds())
         verdict = RUN
         if event is not None:
             text = getattr(message, "message", None)

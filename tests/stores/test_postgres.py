@@ -140,8 +140,10 @@ def test_tables_live_in_the_chosen_schema(postgres_url: str, schema_name: str) -
             ).fetchall()
         assert tables == [
             ("alarm_states",),
+            ("alerts",),
             ("inbox",),
             ("inbox_actions",),
+            ("rejections",),
             ("schema_version",),
             ("subscriptions",),
         ]

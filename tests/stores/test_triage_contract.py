@@ -13,6 +13,7 @@ import sns_subscriber.stores.postgres as postgres_module
 import sns_subscriber.stores.sqlite as sqlite_module
 from sns_subscriber.retention import RetentionPolicy, purge
 from sns_subscriber.stores import InboxStatus, InboxStore, open_store
+from sns_subscriber.stores.base import SCHEMA_VERSION
 
 from ..support.clock import FakeClock
 from ..support.stores import message
@@ -118,7 +119,7 @@ def test_migration_from_version_1_keeps_rows_and_adds_the_statuses(
             old.close()
     new: InboxStore = open_store(url, clock=clock, **options)
     try:
-        assert new.schema_version() == 2  # type: ignore[attr-defined]
+        assert new.schema_version() == SCHEMA_VERSION  # type: ignore[attr-defined]
         assert new.get("m0").status is InboxStatus.DONE  # type: ignore[union-attr]
         assert new.get("m1").last_error == "boom"  # type: ignore[union-attr]
         assert new.action_succeeded("m0", "handler:a")

@@ -12,6 +12,7 @@ from types import FrameType
 import click
 
 from ..exceptions import MissingExtraError, SNSSubscriberError
+from ..service.alerting import start_alerting
 from ..service.config import reference_markdown
 from ..service.runtime import build_runtime
 from ..verification import InsecurePolicyWarning
@@ -38,6 +39,7 @@ def serve(config_path: Path, host: str | None, port: int | None, no_worker: bool
     warnings.simplefilter("always", InsecurePolicyWarning)
     runtime = build_runtime(config)
     app = create_app(runtime, run_worker=not no_worker and config.get("service.worker"))
+    start_alerting(runtime)  # stopped by runtime.close() when the app shuts down
     # What exists now (modules, configuration, caches) lives as long as the process: keep the
     # collector from rescanning it, a pause every request in flight would wait for.
     gc.collect()
@@ -74,6 +76,8 @@ def worker(config_path: Path, once: bool) -> None:
     configure_logging(config.get("service.log_format"), config.get("service.log_level"))
     runtime = build_runtime(config)
     job = runtime.worker()
+    if not once:
+        start_alerting(runtime)  # stopped by runtime.close()
     if once:
         count = job.drain()
         runtime.close()

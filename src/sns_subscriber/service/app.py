@@ -44,6 +44,8 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
         else Metrics(lambda: {str(k): v for k, v in runtime.store.counts().items()})
     )
     metrics.add_store_readings(runtime.store)
+    if runtime.rejections is not None:  # 403s feed the signature-failure alert
+        metrics.on_rejection = runtime.rejections.add
     for path, subscriber in runtime.async_subscribers.items():
         subscriber.verifier.timer = metrics.verify_timer(path)
     routes = [
@@ -75,7 +77,9 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
         stop = threading.Event()
         thread = None
         if run_worker:
-            worker = runtime.worker(on_result=metrics.worker_result, on_action=metrics.action_result)
+            worker = runtime.worker(
+                on_result=metrics.worker_result, on_action=metrics.action_result, on_lag=metrics.delivery_lag
+            )
             thread = threading.Thread(target=worker.run, args=(stop,), name="sns-worker", daemon=True)
             thread.start()
         try:

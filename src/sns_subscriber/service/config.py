@@ -92,6 +92,23 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     S("endpoints[]", "basic_auth_password_env", "str", None, "Environment variable holding the basic-auth password."),
     S("endpoints[]", "allow_raw_delivery", "bool", False, "Accept raw message delivery (needs basic auth)."),
     S("endpoints[]", "inline", "bool", False, "Run handlers before answering (after the message is stored)."),
+    S("endpoints[]", "expect_within", "str", None, "Alert when no message arrives within this span, e.g. \"26h\" for daily Budgets alerts (s, m, h, d)."),
+    S("endpoints[]", "max_lag_seconds", "int", None, "Alert when SNS delivers a message more than this many seconds after its Timestamp."),
+    S("alerts", "to", "list[str]", [], "Where alerts go: email:<address>, slack:<name>, webhook:<name> (a [[webhooks]] entry). Empty: no alerts."),
+    S("alerts", "renotify_minutes", "int", 240, "Remind of an alert still open after this many minutes."),
+    S("alerts", "evaluate_every_seconds", "float", 30.0, "How often serve and worker evaluate the alerts."),
+    S("alerts", "dead_letter", "bool", True, "Alert on each dead message (with the command that replays it)."),
+    S("alerts", "silence", "bool", True, "Alert when an endpoint with expect_within receives nothing that long."),
+    S("alerts", "lag", "bool", True, "Alert when SNS delivers later than an endpoint's max_lag_seconds."),
+    S("alerts", "signature_failures", "bool", True, "Alert on a burst of requests failing verification (403)."),
+    S("alerts", "signature_failures_threshold", "int", 20, "403 answers per endpoint within the window that open the alert."),
+    S("alerts", "signature_failures_window_minutes", "int", 10, "Window the 403 answers are counted over."),
+    S("alerts", "pending_subscription", "bool", True, "Alert on a subscription left pending (SNS deletes it after 48 h)."),
+    S("alerts", "pending_subscription_minutes", "int", 60, "Minutes a subscription may stay pending."),
+    S("alerts", "worker_stalled", "bool", True, "Alert when accepted messages wait for a worker too long."),
+    S("alerts", "worker_stalled_seconds", "int", 300, "Seconds the oldest unclaimed message may wait."),
+    S("alerts", "store_errors", "bool", True, "Alert when the store keeps failing (tracked per process)."),
+    S("alerts", "store_errors_seconds", "int", 60, "Seconds of store failures before the alert opens."),
     S("budget_owners[]", "budget", "str", None, "Glob on the budget name, e.g. team-a-*.", required=True),
     S("budget_owners[]", "email", "str", None, "Owner's e-mail address.", required=True),
     S("budget_owners[]", "name", "str", None, "Owner's name for the greeting."),
@@ -118,6 +135,8 @@ class EndpointConfig:
     basic_auth_password_env: str | None = None
     allow_raw_delivery: bool = False
     inline: bool = False
+    expect_within: str | None = None
+    max_lag_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +349,7 @@ def _validate(config: Config) -> None:
                 f"{source}: endpoint {endpoint.path} allows raw delivery without basic auth",
                 value=endpoint.path,
             )
+    _validate_alerts(config)
     cert_dir = config.path("verification.cert_dir")
     if cert_dir is not None and not cert_dir.is_dir():
         raise ConfigurationError(
@@ -344,6 +364,55 @@ def _validate(config: Config) -> None:
         raise ConfigurationError(
             f"{source}: store.url must start with sqlite:/// or postgresql://", value=url
         )
+
+
+_DURATION_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a span like ``"26h"``, ``"90m"``, ``"2d"`` or ``"45s"``; ValueError otherwise."""
+    value = text.strip().lower()
+    unit = _DURATION_UNITS.get(value[-1:])
+    number = value[:-1]
+    if unit is None or not number.isdigit() or len(number) > 9 or int(number) == 0:
+        raise ValueError(f"not a duration: {text!r} (use a whole number and s, m, h or d, e.g. 26h)")
+    return int(number) * unit
+
+
+def _validate_alerts(config: Config) -> None:
+    source = config.source
+    webhooks = {t["name"] for t in config.tables["webhooks"]}
+    for destination in config.get("alerts.to"):
+        kind, _, target = destination.partition(":")
+        if kind == "email" and "@" in target and not any(c in target for c in "\r\n,<>"):
+            continue
+        if kind in ("slack", "webhook") and target in webhooks:
+            continue
+        raise ConfigurationError(
+            f"{source}: alerts.to entry must be email:<address>, slack:<name> or webhook:<name> "
+            "naming a [[webhooks]] entry",
+            value=destination,
+        )
+    for key in ("renotify_minutes", "evaluate_every_seconds", "signature_failures_threshold",
+                "signature_failures_window_minutes", "pending_subscription_minutes",
+                "worker_stalled_seconds", "store_errors_seconds"):  # fmt: skip
+        if config.get(f"alerts.{key}") <= 0:
+            raise ConfigurationError(
+                f"{source}: alerts.{key} must be > 0", value=str(config.get(f"alerts.{key}"))
+            )
+    for endpoint in config.endpoints:
+        if endpoint.expect_within is not None:
+            try:
+                parse_duration(endpoint.expect_within)
+            except ValueError as exc:
+                raise ConfigurationError(
+                    f"{source}: endpoint {endpoint.path}: expect_within: {exc}", value=endpoint.expect_within
+                ) from None
+        if endpoint.max_lag_seconds is not None and endpoint.max_lag_seconds <= 0:
+            raise ConfigurationError(
+                f"{source}: endpoint {endpoint.path}: max_lag_seconds must be > 0",
+                value=str(endpoint.max_lag_seconds),
+            )
 
 
 def reference_markdown() -> str:

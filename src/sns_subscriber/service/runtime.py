@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..alerts import RejectionCounter
 from ..confirmation import Confirmer, make_confirmer
 from ..delivery import Delivery
 from ..exceptions import ConfigurationError
@@ -96,6 +97,8 @@ class Runtime:
     subscribers: dict[str, Subscriber] = field(default_factory=dict)
     async_subscribers: dict[str, AsyncSubscriber] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
+    #: Signature failures (403) of this process, flushed to the store by the alert loop.
+    rejections: RejectionCounter | None = None
 
     def worker(self, **options: Any) -> Worker:
         """A worker for this configuration; its run loop also enforces retention."""
@@ -157,6 +160,7 @@ def build_runtime(config: Config, *, store: InboxStore | None = None, with_actio
         raise ConfigurationError(f"{config.source}: no [[endpoints]] configured", value="endpoints")
     trusted = _trusted_hosts(config)
     runtime = Runtime(config, store or open_configured_store(config), Router())
+    runtime.rejections = RejectionCounter(e.path for e in config.endpoints)
     if with_actions:
         build_actions(config, runtime.router, runtime.closers)
     cert_dir = config.path("verification.cert_dir")

@@ -32,6 +32,7 @@ from ..exceptions import ConfigurationError
 __all__ = [
     "SCHEMA_VERSION",
     "AlarmTransition",
+    "AlertRecord",
     "Clock",
     "InboxRecord",
     "InboxStats",
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 #: The schema version this code writes; stores refuse a database that is newer.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Returns "now"; stores take one so tests can move time (lease expiry, retry due times).
 Clock = Callable[[], datetime]
@@ -178,6 +179,23 @@ class AlarmTransition:
     previous_state: str | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertRecord:
+    """One operational alert, identified by (kind, key); see :mod:`sns_subscriber.alerts`."""
+
+    kind: str
+    key: str
+    #: "open" or "resolved".
+    state: str
+    detail: str
+    opened_at: datetime
+    #: When the last notification (opening or reminder) was claimed; None: to be sent again.
+    notified_at: datetime | None
+    resolved_at: datetime | None
+    #: Notifications sent while this opening lasted (the opening one included).
+    notifications: int
+
+
 @runtime_checkable
 class InboxStore(Protocol):
     """The durable inbox. :class:`SQLiteStore` and :class:`PostgresStore` implement it.
@@ -285,12 +303,55 @@ class InboxStore(Protocol):
         """Counts and oldest message per status, and the database size."""
         ...
 
+    def last_received(self, endpoint: str, *, since: datetime) -> datetime | None:
+        """When ``endpoint`` last received a message, if at or after ``since`` (else None).
+
+        Walks only the messages received since ``since``: cheap for a recent ``since``."""
+        ...
+
     def database_bytes(self) -> int:
         """The database size on disk, as in :attr:`InboxStats.database_bytes` (cheap: no scan)."""
         ...
 
     def oldest_unclaimed(self) -> datetime | None:
         """``received_at`` of the oldest RECEIVED message (None: nothing waits for a worker)."""
+        ...
+
+    # -- operational alerts: each change is one conditional write, so of several processes
+    # evaluating the same alert exactly one gets to send each notification.
+
+    def open_alert(self, kind: str, key: str, *, detail: str, now: datetime) -> bool:
+        """Open the alert unless it is open already; True when this call opened it (the caller
+        sends the opening notification)."""
+        ...
+
+    def claim_reminder(
+        self, kind: str, key: str, *, now: datetime, last_before: datetime
+    ) -> AlertRecord | None:
+        """If the alert is open and was last notified before ``last_before`` (or its last
+        notification failed), mark it notified now and return it: the caller sends a reminder."""
+        ...
+
+    def resolve_alert(self, kind: str, key: str, *, now: datetime) -> AlertRecord | None:
+        """Resolve the alert if open; the record when this call resolved it (caller notifies)."""
+        ...
+
+    def alert_unsent(self, kind: str, key: str) -> None:
+        """A notification claimed for this alert could not be sent: the next evaluation retries."""
+
+    def list_alerts(self, *, open_only: bool = True) -> builtins.list[AlertRecord]:
+        """Alerts, oldest opening first."""
+        ...
+
+    def add_rejections(self, endpoint: str, minute: datetime, count: int) -> None:
+        """Add ``count`` signature rejections (403) of ``endpoint`` to the minute ``minute``."""
+
+    def count_rejections(self, since: datetime) -> dict[str, int]:
+        """Rejections per endpoint recorded for minutes at or after ``since``."""
+        ...
+
+    def prune_rejections(self, before: datetime) -> int:
+        """Forget rejection counts of minutes before ``before``; return how many rows went."""
         ...
 
     def action_succeeded(self, message_id: str, action_key: str) -> bool: ...
@@ -414,6 +475,20 @@ def record_from_row(row: Sequence[Any], to_datetime: Callable[[Any], datetime]) 
         next_attempt_at=None if next_attempt_at is None else to_datetime(next_attempt_at),
         lease_owner=row[13],
         lease_until=None if lease_until is None else to_datetime(lease_until),
+    )
+
+
+def alert_from_row(row: Sequence[Any], to_datetime: Callable[[Any], datetime]) -> AlertRecord:
+    """An :class:`AlertRecord` from a row of the alert columns."""
+    return AlertRecord(
+        kind=row[0],
+        key=row[1],
+        state=row[2],
+        detail=row[3],
+        opened_at=to_datetime(row[4]),
+        notified_at=None if row[5] is None else to_datetime(row[5]),
+        resolved_at=None if row[6] is None else to_datetime(row[6]),
+        notifications=row[7],
     )
 
 

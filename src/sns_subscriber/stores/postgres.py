@@ -38,6 +38,7 @@ from .base import (
     SCHEMA_VERSION,
     SET_ASIDE_STATUSES,
     AlarmTransition,
+    AlertRecord,
     Clock,
     InboxRecord,
     InboxStats,
@@ -47,6 +48,7 @@ from .base import (
     SubscriptionEvent,
     SubscriptionRecord,
     SubscriptionState,
+    alert_from_row,
     as_utc,
     check_identifier,
     check_limit,
@@ -122,6 +124,26 @@ _MIGRATIONS: Final[tuple[tuple[LiteralString, ...], ...]] = (
             updated_at timestamptz NOT NULL
         )""",
     ),
+    # 3: operational alerts, and signature rejections per endpoint and minute.
+    (
+        """CREATE TABLE {alerts} (
+            kind text NOT NULL,
+            key text NOT NULL,
+            state text NOT NULL CHECK (state IN ('open', 'resolved')),
+            detail text NOT NULL,
+            opened_at timestamptz NOT NULL,
+            notified_at timestamptz,
+            resolved_at timestamptz,
+            notifications integer NOT NULL DEFAULT 0,
+            PRIMARY KEY (kind, key)
+        )""",
+        """CREATE TABLE {rejections} (
+            endpoint text NOT NULL,
+            minute timestamptz NOT NULL,
+            count integer NOT NULL,
+            PRIMARY KEY (endpoint, minute)
+        )""",
+    ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -129,6 +151,7 @@ _RECORD_COLUMNS: Final = (
     "message_id, endpoint, topic_arn, message_type, subject, body, raw_delivery, status, attempts, "
     "last_error, received_at, updated_at, next_attempt_at, lease_owner, lease_until"
 )
+_ALERT_COLUMNS: Final = "kind, key, state, detail, opened_at, notified_at, resolved_at, notifications"
 _SUBSCRIPTION_COLUMNS: Final = (
     "id, topic_arn, endpoint, state, message_id, subscription_arn, token, subscribe_url, detail, created_at"
 )
@@ -211,10 +234,41 @@ _STATEMENTS: Final[dict[str, LiteralString]] = {
         "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class AS c"
         " JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'"
     ),
+    "last_received": "SELECT max(received_at) FROM {inbox} WHERE received_at >= %s AND endpoint = %s",
     "oldest_unclaimed": (
         "SELECT received_at FROM {inbox} WHERE status IN ('received', 'retrying', 'processing')"
         " AND status = 'received' ORDER BY received_at, seq LIMIT 1"
     ),
+    "open_alert": (
+        "INSERT INTO {alerts} AS a (kind, key, state, detail, opened_at, notified_at, resolved_at, notifications)"
+        " VALUES (%(kind)s, %(key)s, 'open', %(detail)s, %(now)s, %(now)s, NULL, 1)"
+        " ON CONFLICT (kind, key) DO UPDATE SET state = 'open', detail = excluded.detail,"
+        " opened_at = excluded.opened_at, notified_at = excluded.notified_at, resolved_at = NULL, notifications = 1"
+        " WHERE a.state = 'resolved'"
+        " RETURNING 1"
+    ),
+    "claim_reminder": (
+        "UPDATE {alerts} SET notified_at = %(now)s, notifications = notifications + 1"
+        " WHERE kind = %(kind)s AND key = %(key)s AND state = 'open'"
+        " AND (notified_at IS NULL OR notified_at < %(before)s)"
+        " RETURNING " + _ALERT_COLUMNS
+    ),
+    "resolve_alert": (
+        "UPDATE {alerts} SET state = 'resolved', resolved_at = %(now)s"
+        " WHERE kind = %(kind)s AND key = %(key)s AND state = 'open'"
+        " RETURNING " + _ALERT_COLUMNS
+    ),
+    "alert_unsent": "UPDATE {alerts} SET notified_at = NULL WHERE kind = %s AND key = %s",
+    "list_alerts": "SELECT " + _ALERT_COLUMNS + " FROM {alerts} ORDER BY opened_at, kind, key",
+    "list_open_alerts": (
+        "SELECT " + _ALERT_COLUMNS + " FROM {alerts} WHERE state = 'open' ORDER BY opened_at, kind, key"
+    ),
+    "add_rejections": (
+        "INSERT INTO {rejections} AS r (endpoint, minute, count) VALUES (%s, %s, %s)"
+        " ON CONFLICT (endpoint, minute) DO UPDATE SET count = r.count + excluded.count"
+    ),
+    "count_rejections": "SELECT endpoint, sum(count) FROM {rejections} WHERE minute >= %s GROUP BY endpoint",
+    "prune_rejections": "DELETE FROM {rejections} WHERE minute < %s",
     "alarm_state_for_update": "SELECT state FROM {alarm_states} WHERE alarm_key = %s FOR UPDATE",
     # Applied only if no newer change was recorded meanwhile: no row back means stale.
     "record_alarm": (
@@ -338,6 +392,8 @@ class PostgresStore:
             "subscriptions": sql.Identifier(schema, "subscriptions"),
             "versions": sql.Identifier(schema, "schema_version"),
             "alarm_states": sql.Identifier(schema, "alarm_states"),
+            "alerts": sql.Identifier(schema, "alerts"),
+            "rejections": sql.Identifier(schema, "rejections"),
         }
         composed = {name: sql.SQL(text).format(**tables) for name, text in _STATEMENTS.items()}
         for version, statements in enumerate(_MIGRATIONS, start=1):
@@ -635,6 +691,10 @@ class PostgresStore:
             oldest[InboxStatus(status)] = _utc(first)
         return InboxStats(counts=counts, oldest=oldest, database_bytes=self.database_bytes())
 
+    def last_received(self, endpoint: str, *, since: datetime) -> datetime | None:
+        row = self._fetchone("last_received", (as_utc(since), endpoint))
+        return None if row is None or row[0] is None else _utc(row[0])
+
     def database_bytes(self) -> int:
         row = self._fetchone("database_bytes", (self._schema,))
         return int(row[0]) if row else 0
@@ -642,6 +702,41 @@ class PostgresStore:
     def oldest_unclaimed(self) -> datetime | None:
         row = self._fetchone("oldest_unclaimed")
         return None if row is None else _utc(row[0])
+
+    # -- alerts ------------------------------------------------------------------------------
+
+    def open_alert(self, kind: str, key: str, *, detail: str, now: datetime) -> bool:
+        params = {"kind": kind, "key": key, "detail": clean_text(detail), "now": as_utc(now)}
+        return self._fetchone("open_alert", params) is not None
+
+    def claim_reminder(
+        self, kind: str, key: str, *, now: datetime, last_before: datetime
+    ) -> AlertRecord | None:
+        params = {"kind": kind, "key": key, "now": as_utc(now), "before": as_utc(last_before)}
+        row = self._fetchone("claim_reminder", params)
+        return None if row is None else alert_from_row(row, _utc)
+
+    def resolve_alert(self, kind: str, key: str, *, now: datetime) -> AlertRecord | None:
+        row = self._fetchone("resolve_alert", {"kind": kind, "key": key, "now": as_utc(now)})
+        return None if row is None else alert_from_row(row, _utc)
+
+    def alert_unsent(self, kind: str, key: str) -> None:
+        self._rowcount("alert_unsent", (kind, key))
+
+    def list_alerts(self, *, open_only: bool = True) -> builtins.list[AlertRecord]:
+        rows = self._fetchall("list_open_alerts" if open_only else "list_alerts")
+        return [alert_from_row(row, _utc) for row in rows]
+
+    def add_rejections(self, endpoint: str, minute: datetime, count: int) -> None:
+        self._rowcount("add_rejections", (endpoint, as_utc(minute), count))
+
+    def count_rejections(self, since: datetime) -> dict[str, int]:
+        return {
+            endpoint: int(total) for endpoint, total in self._fetchall("count_rejections", (as_utc(since),))
+        }
+
+    def prune_rejections(self, before: datetime) -> int:
+        return self._rowcount("prune_rejections", (as_utc(before),))
 
     # -- action ledger ----------------------------------------------------------------------------------
 

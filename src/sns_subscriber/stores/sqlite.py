@@ -29,6 +29,7 @@ from .base import (
     SCHEMA_VERSION,
     SET_ASIDE_STATUSES,
     AlarmTransition,
+    AlertRecord,
     Clock,
     InboxRecord,
     InboxStats,
@@ -38,6 +39,7 @@ from .base import (
     SubscriptionEvent,
     SubscriptionRecord,
     SubscriptionState,
+    alert_from_row,
     as_utc,
     check_limit,
     check_new_message,
@@ -147,6 +149,27 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             updated_at TEXT NOT NULL
         ) WITHOUT ROWID""",
     ),
+    # 3: operational alerts, and signature rejections per endpoint and minute (bounded: the
+    # endpoints are configured, and old minutes are pruned).
+    (
+        """CREATE TABLE alerts (
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('open', 'resolved')),
+            detail TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            notified_at TEXT,
+            resolved_at TEXT,
+            notifications INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (kind, key)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE rejections (
+            endpoint TEXT NOT NULL,
+            minute TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (endpoint, minute)
+        ) WITHOUT ROWID""",
+    ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -209,6 +232,22 @@ _REPLAY_SET: Final = """
         updated_at = ?"""
 _REPLAY_ONE: Final = _REPLAY_SET + " WHERE message_id = ? AND status IN ('done', 'dead')"
 _REPLAY_STATUS: Final = _REPLAY_SET + " WHERE status = ?"
+_ALERT_COLUMNS: Final = "kind, key, state, detail, opened_at, notified_at, resolved_at, notifications"
+_OPEN_ALERT: Final = """
+    INSERT INTO alerts (kind, key, state, detail, opened_at, notified_at, resolved_at, notifications)
+    VALUES (:kind, :key, 'open', :detail, :now, :now, NULL, 1)
+    ON CONFLICT (kind, key) DO UPDATE SET state = 'open', detail = excluded.detail, opened_at = excluded.opened_at,
+        notified_at = excluded.notified_at, resolved_at = NULL, notifications = 1
+    WHERE alerts.state = 'resolved'
+    RETURNING 1"""
+_CLAIM_REMINDER: Final = f"""
+    UPDATE alerts SET notified_at = :now, notifications = notifications + 1
+    WHERE kind = :kind AND key = :key AND state = 'open' AND (notified_at IS NULL OR notified_at < :before)
+    RETURNING {_ALERT_COLUMNS}"""
+_RESOLVE_ALERT: Final = f"""
+    UPDATE alerts SET state = 'resolved', resolved_at = :now
+    WHERE kind = :kind AND key = :key AND state = 'open'
+    RETURNING {_ALERT_COLUMNS}"""
 _RECORD_ALARM: Final = """
     INSERT INTO alarm_states (alarm_key, state, state_change_time, message_id, updated_at) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (alarm_key) DO UPDATE SET state = excluded.state, state_change_time = excluded.state_change_time,
@@ -681,6 +720,14 @@ class SQLiteStore:
             oldest[InboxStatus(status)] = _dt(first)
         return InboxStats(counts=counts, oldest=oldest, database_bytes=self.database_bytes())
 
+    def last_received(self, endpoint: str, *, since: datetime) -> datetime | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT max(received_at) FROM inbox INDEXED BY inbox_received WHERE received_at >= ? AND endpoint = ?",
+                (_ts(since), endpoint),
+            ).fetchone()
+        return None if row is None or row[0] is None else _dt(row[0])
+
     def database_bytes(self) -> int:
         with self._read() as conn:
             pages = conn.execute("PRAGMA page_count").fetchone()[0]
@@ -699,6 +746,58 @@ class SQLiteStore:
                 "ORDER BY received_at, seq LIMIT 1"
             ).fetchone()
         return None if row is None else _dt(row[0])
+
+    # -- alerts ------------------------------------------------------------------------------
+
+    def open_alert(self, kind: str, key: str, *, detail: str, now: datetime) -> bool:
+        params = {"kind": kind, "key": key, "detail": clean_text(detail), "now": _ts(now)}
+        with self._write() as conn:
+            return conn.execute(_OPEN_ALERT, params).fetchone() is not None
+
+    def claim_reminder(
+        self, kind: str, key: str, *, now: datetime, last_before: datetime
+    ) -> AlertRecord | None:
+        params = {"kind": kind, "key": key, "now": _ts(now), "before": _ts(last_before)}
+        with self._write() as conn:
+            row = conn.execute(_CLAIM_REMINDER, params).fetchone()
+        return None if row is None else alert_from_row(row, _dt)
+
+    def resolve_alert(self, kind: str, key: str, *, now: datetime) -> AlertRecord | None:
+        with self._write() as conn:
+            row = conn.execute(_RESOLVE_ALERT, {"kind": kind, "key": key, "now": _ts(now)}).fetchone()
+        return None if row is None else alert_from_row(row, _dt)
+
+    def alert_unsent(self, kind: str, key: str) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE alerts SET notified_at = NULL WHERE kind = ? AND key = ?", (kind, key))
+
+    def list_alerts(self, *, open_only: bool = True) -> builtins.list[AlertRecord]:
+        where = "WHERE state = 'open' " if open_only else ""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_ALERT_COLUMNS} FROM alerts {where}ORDER BY opened_at, kind, key"
+            ).fetchall()
+        return [alert_from_row(row, _dt) for row in rows]
+
+    def add_rejections(self, endpoint: str, minute: datetime, count: int) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO rejections (endpoint, minute, count) VALUES (?, ?, ?) "
+                "ON CONFLICT (endpoint, minute) DO UPDATE SET count = count + excluded.count",
+                (endpoint, _ts(minute), count),
+            )
+
+    def count_rejections(self, since: datetime) -> dict[str, int]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT endpoint, sum(count) FROM rejections WHERE minute >= ? GROUP BY endpoint",
+                (_ts(since),),
+            ).fetchall()
+        return {endpoint: int(total) for endpoint, total in rows}
+
+    def prune_rejections(self, before: datetime) -> int:
+        with self._write() as conn:
+            return int(conn.execute("DELETE FROM rejections WHERE minute < ?", (_ts(before),)).rowcount)
 
     # -- action ledger ----------------------------------------------------------------------
 
