@@ -16,7 +16,7 @@ from ..messages import SubscriptionConfirmation
 from ..service.runtime import open_configured_store, tombstone_window
 from .common import config_option, load, one_line_errors
 
-STATUSES = ("received", "processing", "done", "retrying", "dead")
+STATUSES = ("received", "processing", "done", "retrying", "dead", "test", "stale")
 _UNSUBSCRIBE = re.compile(r'("Unsubscribe(?:URL|Url)"\s*:\s*)"[^"]*"')
 
 
