@@ -4,6 +4,7 @@ in /metrics."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from sns_subscriber.service.runtime import Runtime, build_runtime
 from sns_subscriber.testing import TEST_TOPIC_ARN, SNSTestKit
 
 from .support.servers import request, serve_asgi
+from .support.stores import message
 from .test_service import metric
 
 PATH = "/sns"
@@ -144,3 +146,44 @@ def test_alert_settings_from_the_configuration(tmp_path: Path) -> None:
         assert start_alerting(runtime) is None  # no destination: nothing to evaluate for
     finally:
         runtime.close()
+
+
+def test_alerts_reach_slack_and_webhook_destinations(tmp_path: Path) -> None:
+    """The same alert, opened then resolved, posted to a Slack-format and a JSON webhook (a real
+    HTTP server on 127.0.0.1): the Slack text carries the subject, the resolution says so."""
+    from sns_subscriber.stores import open_store
+
+    from .test_forwarding import Receiver
+
+    with Receiver() as slack, Receiver() as hook:
+        config = load_config(
+            data={
+                "alerts": {"to": ["slack:ops", "webhook:pager"]},
+                "webhooks": [
+                    {"name": "ops", "url": slack.url, "format": "slack"},
+                    {"name": "pager", "url": hook.url},
+                ],
+                "endpoints": [{"path": PATH, "topics": [TEST_TOPIC_ARN]}],
+            },
+            environ={},
+        )
+        store = open_store(f"sqlite:///{tmp_path / 'inbox.db'}")
+        closers: list[Callable[[], None]] = []
+        try:
+            settings = alert_settings(config)
+            evaluator = AlertEvaluator(store, settings, fan_out(destinations(config, closers)))
+            store.add(message("d1"))
+            store.claim("w", limit=1)
+            store.fail("d1", "w", error="boom")
+            assert [n.phase for n in evaluator.evaluate()] == ["opened"]
+            store.replay("d1")
+            assert [n.phase for n in evaluator.evaluate()] == ["resolved"]
+        finally:
+            store.close()
+        texts = [json.loads(body)["text"] for _, body in slack.requests]
+        assert len(texts) == 2
+        assert "ALERT: dead letter: d1" in texts[0] and "RESOLVED: dead letter: d1" in texts[1]
+        payloads = [json.loads(body) for _, body in hook.requests]
+        assert [p["resolution"] for p in payloads] == [False, True]
+        assert payloads[0]["subject"] == "[sns-subscriber] ALERT: dead letter: d1"
+        assert "sns-subscriber inbox replay d1" in payloads[0]["message"]
