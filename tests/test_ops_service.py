@@ -187,3 +187,31 @@ def test_alerts_reach_slack_and_webhook_destinations(tmp_path: Path) -> None:
         assert [p["resolution"] for p in payloads] == [False, True]
         assert payloads[0]["subject"] == "[sns-subscriber] ALERT: dead letter: d1"
         assert "sns-subscriber inbox replay d1" in payloads[0]["message"]
+
+
+def test_the_alert_loop_of_a_process_sends_on_its_own_and_stops_with_the_runtime(tmp_path: Path) -> None:
+    from sns_subscriber.service.alerting import start_alerting
+
+    config = load_config(
+        data={
+            "store": {"url": f"sqlite:///{tmp_path / 'inbox.db'}"},
+            "email": {"backend": "file", "outbox_dir": str(tmp_path / "outbox")},
+            "alerts": {"to": ["email:ops@example.com"], "evaluate_every_seconds": 0.05},
+            "endpoints": [{"path": PATH, "topics": [TEST_TOPIC_ARN]}],
+        },
+        environ={},
+    )
+    runtime = build_runtime(config)
+    try:
+        runtime.store.add(message("d1"))
+        runtime.store.claim("w", limit=1)
+        runtime.store.fail("d1", "w", error="boom")
+        loop = start_alerting(runtime)
+        assert loop is not None
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not list((tmp_path / "outbox").glob("*.eml")):
+            time.sleep(0.05)
+    finally:
+        runtime.close()
+    assert not loop._thread.is_alive()
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1

@@ -223,3 +223,27 @@ def test_metrics_show_the_database_size(runtime: Runtime) -> None:
         text = request(base + "/metrics", method="GET").body.decode()
     sizes = [line for line in text.splitlines() if line.startswith("sns_store_bytes ")]
     assert len(sizes) == 1 and float(sizes[0].split()[1]) > 0
+
+
+def test_periodic_jobs_run_when_due_again_when_they_have_more_and_survive_errors(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker = runtime.worker()
+    calls: list[str] = []
+    more = iter([True, False])
+
+    def busy() -> bool:
+        calls.append("busy")
+        return next(more, False)
+
+    def broken() -> None:
+        calls.append("broken")
+        raise RuntimeError("disk on fire")
+
+    worker.add_periodic(busy, every=3600)
+    worker.add_periodic(broken, every=3600)
+    worker.run_periodic()
+    worker.run_periodic()  # busy had more to do: it runs again; broken waits for its interval
+    worker.run_periodic()
+    assert calls == ["busy", "broken", "busy"]
+    assert "periodic job broken failed" in caplog.text
