@@ -185,6 +185,7 @@ class AlertEvaluator:
         self._store_failing_since: datetime | None = None
         self._store_alert: AlertNotice | None = None
         self._store_notified_at: datetime | None = None
+        self.undecided: set[tuple[str, str]] = set()
 
     # -- one round ------------------------------------------------------------------------
 
@@ -199,6 +200,9 @@ class AlertEvaluator:
         return self._store_up(now) + sent
 
     def conditions(self, now: datetime) -> list[Condition]:
+        """What is wrong now. Also fills ``undecided``: alerts this round cannot judge (they
+        stay as they are, never resolved by an evaluator that did not look)."""
+        self.undecided = set()
         found: list[Condition] = []
         enabled = self.settings.enabled
         if AlertKind.DEAD_LETTER in enabled:
@@ -233,8 +237,10 @@ class AlertEvaluator:
         for record in store.list_alerts(open_only=True):
             if record.kind not in _EVALUATED or AlertKind(record.kind) not in self.settings.enabled:
                 continue
-            if (record.kind, record.key) in current:
+            if (record.kind, record.key) in current or (record.kind, record.key) in self.undecided:
                 continue
+            if record.kind == AlertKind.DEAD_LETTER and self._still_dead(record.key):
+                continue  # beyond this round's dead_letter_limit, still dead
             resolved = store.resolve_alert(record.kind, record.key, now=now)
             if resolved is not None:
                 notice = AlertNotice(
@@ -317,12 +323,19 @@ class AlertEvaluator:
             found.append(Condition(AlertKind.DEAD_LETTER, record.message_id, detail))
         return found
 
+    def _still_dead(self, message_id: str) -> bool:
+        record = self.store.get(message_id)
+        return record is not None and record.status is InboxStatus.DEAD
+
     def _silence(self, now: datetime) -> list[Condition]:
         found = []
         for endpoint, window in self.settings.expect_within.items():
             since = now - window
             if since < self.started_at:
-                continue  # not watched for a whole window yet
+                # Not watched for a whole window yet; another process that has may have an
+                # alert open, which this one must leave alone.
+                self.undecided.add((AlertKind.SILENCE, endpoint))
+                continue
             if self.store.last_received(endpoint, since=since) is None:
                 detail = (
                     f"No message arrived on {endpoint} within {_span(window)} (expect_within). "

@@ -385,3 +385,34 @@ def test_two_processes_never_send_the_same_alert_twice(
     ]
     assert len(numbered) == len(set(numbered)), numbered  # no notification sent twice
     assert len(numbered) > len(openings)  # reminders were sent (and raced for)
+
+
+def test_an_evaluator_that_has_not_watched_long_enough_leaves_a_silence_alert_open(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """A second process starts while an endpoint is silent: it cannot judge the silence yet and
+    must not resolve the alert the first process opened (which would then open it again)."""
+    sent: list[AlertNotice] = []
+    first = AlertEvaluator(make_store(), settings(AlertKind.SILENCE), sent.append, clock=clock)
+    clock.advance(hours=2)
+    assert [n.phase for n in first.evaluate()] == ["opened"]
+    second = AlertEvaluator(make_store(), settings(AlertKind.SILENCE), sent.append, clock=clock)
+    assert second.evaluate() == []
+    assert first.evaluate() == []
+    assert len(sent) == 1
+
+
+def test_dead_letters_beyond_one_rounds_limit_stay_open(make_store: StoreFactory, clock: FakeClock) -> None:
+    sent: list[AlertNotice] = []
+    store = make_store()
+    _dead_start(store, clock)
+    AlertEvaluator(store, settings(AlertKind.DEAD_LETTER), sent.append, clock=clock).evaluate()
+    clock.advance(10)
+    store.add(message("dead-2"))
+    store.claim("w", limit=1)
+    store.fail("dead-2", "w", error="boom")
+    narrow = AlertSettings(enabled=frozenset({AlertKind.DEAD_LETTER}), dead_letter_limit=1)
+    assert [(n.key, n.phase) for n in AlertEvaluator(store, narrow, sent.append, clock=clock).evaluate()] == [
+        ("dead-2", "opened")
+    ]
+    assert {a.key for a in store.list_alerts()} == {"dead-1", "dead-2"}
