@@ -331,17 +331,18 @@ class AlertEvaluator:
         found = []
         for endpoint, window in self.settings.expect_within.items():
             since = now - window
+            if self.store.last_received(endpoint, since=since) is not None:
+                continue  # a message arrived within the window: not silent
             if since < self.started_at:
                 # Not watched for a whole window yet; another process that has may have an
                 # alert open, which this one must leave alone.
                 self.undecided.add((AlertKind.SILENCE, endpoint))
                 continue
-            if self.store.last_received(endpoint, since=since) is None:
-                detail = (
-                    f"No message arrived on {endpoint} within {_span(window)} (expect_within). "
-                    "Check the SNS subscription, the producer, and the route to this receiver."
-                )
-                found.append(Condition(AlertKind.SILENCE, endpoint, detail))
+            detail = (
+                f"No message arrived on {endpoint} within {_span(window)} (expect_within). "
+                "Check the SNS subscription, the producer, and the route to this receiver."
+            )
+            found.append(Condition(AlertKind.SILENCE, endpoint, detail))
         return found
 
     def _lag(self, now: datetime) -> list[Condition]:

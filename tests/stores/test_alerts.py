@@ -416,3 +416,16 @@ def test_dead_letters_beyond_one_rounds_limit_stay_open(make_store: StoreFactory
         ("dead-2", "opened")
     ]
     assert {a.key for a in store.list_alerts()} == {"dead-1", "dead-2"}
+
+
+def test_a_message_after_a_restart_resolves_the_silence_at_once(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    sent: list[AlertNotice] = []
+    store = make_store()
+    first = AlertEvaluator(store, settings(AlertKind.SILENCE), sent.append, clock=clock)
+    clock.advance(hours=2)
+    first.evaluate()
+    restarted = AlertEvaluator(make_store(), settings(AlertKind.SILENCE), sent.append, clock=clock)
+    _silence_stop(store, clock)
+    assert [n.phase for n in restarted.evaluate()] == ["resolved"]
