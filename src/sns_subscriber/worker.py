@@ -51,6 +51,14 @@ class RetryPolicy:
         return max(0.0, raw * factor)
 
 
+@dataclass(slots=True)
+class _Periodic:
+    job: Callable[[], object]
+    every: float
+    #: time.monotonic() from which it may run again.
+    due: float = 0.0
+
+
 class Worker:
     """Processes the inbox. ``producers`` maps an endpoint path to a forced producer name."""
 
@@ -87,8 +95,8 @@ class Worker:
         self.on_lag = on_lag
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stopping = threading.Event()
-        # Housekeeping run between batches by run(): [job, every seconds, next due (monotonic)].
-        self._periodic: list[list[Any]] = []
+        # Housekeeping run between batches by run().
+        self._periodic: list[_Periodic] = []
 
     def add_periodic(self, job: Callable[[], object], *, every: float) -> None:
         """Run ``job`` every ``every`` seconds between batches (retention, alerts).
@@ -96,21 +104,20 @@ class Worker:
         A job returning True has more to do and runs again at the next turn; its exceptions
         are logged, never stop the worker.
         """
-        self._periodic.append([job, every, 0.0])
+        self._periodic.append(_Periodic(job, every))
 
     def run_periodic(self) -> None:
         """Run the periodic jobs that are due (run() calls this between batches)."""
         for entry in self._periodic:
-            job, every, due = entry
             now = time.monotonic()
-            if now < due:
+            if now < entry.due:
                 continue
             try:
-                more = job()
+                more = entry.job()
             except Exception:
-                logger.exception("periodic job %s failed", getattr(job, "__name__", job))
+                logger.exception("periodic job %s failed", getattr(entry.job, "__name__", entry.job))
                 more = False
-            entry[2] = now if more is True else time.monotonic() + every
+            entry.due = now if more is True else time.monotonic() + entry.every
 
     # -- running -----------------------------------------------------------------------
 

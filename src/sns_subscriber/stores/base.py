@@ -11,6 +11,9 @@ messages under a lease, and finishes each with :meth:`~InboxStore.complete`,
         │                 └── lease expires (worker crashed) ──claim──► processing
         └──────────────────────────────────────────────────────────────┘
 
+    processing ──set_aside──► test | stale   (a producer's test event; an out-of-date state
+                                              change: acknowledged, no action run)
+
 Every datetime crossing this contract is timezone-aware UTC.
 """
 
