@@ -10,8 +10,9 @@ never purged, whatever age an operator or the retention settings ask for; after 
 replay is refused as too old whether or not its MessageId is still known.
 
 Deletion goes through :meth:`~sns_subscriber.stores.InboxStore.purge_batch`: each batch is
-one short transaction, with a pause between batches, so receivers committing new messages
-(SQLite has one writer at a time) wait for at most one batch.
+one short transaction, with a pause between batches at least as long as the batch took, so
+receivers committing new messages (SQLite has one writer at a time) wait for at most one batch
+and have the write lock at least half the time.
 """
 
 from __future__ import annotations
@@ -119,15 +120,19 @@ def purge(
     total = 0
     batches = 0
     while max_batches is None or batches < max_batches:
+        started = time.monotonic()
         deleted = store.purge_batch(cutoffs, limit=batch_size)
+        took = time.monotonic() - started
         batches += 1
         total += deleted
         if on_batch is not None:
             on_batch(deleted)
         if deleted < batch_size:
             break
+        # Rest at least as long as the batch took: receivers get the write lock at least half
+        # the time, however slow deleting is on this host.
         if pause_seconds > 0:
-            time.sleep(pause_seconds)
+            time.sleep(max(pause_seconds, took))
     return total
 
 
