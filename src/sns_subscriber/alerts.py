@@ -386,21 +386,26 @@ class AlertEvaluator:
         return found
 
     def _pending_subscriptions(self, now: datetime) -> list[Condition]:
-        latest: dict[tuple[str, str], object] = {}
+        seen: set[tuple[str, str]] = set()
         found = []
         for event in self.store.list_subscriptions():  # newest first
             pair = (event.endpoint, event.topic_arn)
-            if pair in latest:
+            if pair in seen:
                 continue
-            latest[pair] = event
-            if (
-                event.state is SubscriptionState.PENDING
-                and now - event.created_at >= self.settings.pending_subscription_after
-            ):
+            seen.add(pair)
+            waiting = event.state in (SubscriptionState.PENDING, SubscriptionState.FAILED)
+            if waiting and now - event.created_at >= self.settings.pending_subscription_after:
+                if event.state is SubscriptionState.PENDING:
+                    how = f"Confirm it with:\n  sns-subscriber subscriptions confirm {event.id}"
+                else:
+                    how = (
+                        f"Its confirmation failed ({(event.detail or 'no detail')[:300]}); fix the cause, "
+                        "then subscribe the endpoint again."
+                    )
                 detail = (
                     f"The subscription of {event.endpoint} to {event.topic_arn} has been pending since "
                     f"{event.created_at:%Y-%m-%d %H:%M:%S} UTC. SNS deletes unconfirmed subscriptions after "
-                    f"48 hours. Confirm it with:\n  sns-subscriber subscriptions confirm {event.id}"
+                    f"48 hours. {how}"
                 )
                 found.append(
                     Condition(AlertKind.PENDING_SUBSCRIPTION, f"{event.endpoint} {event.topic_arn}", detail)

@@ -429,3 +429,23 @@ def test_a_message_after_a_restart_resolves_the_silence_at_once(
     restarted = AlertEvaluator(make_store(), settings(AlertKind.SILENCE), sent.append, clock=clock)
     _silence_stop(store, clock)
     assert [n.phase for n in restarted.evaluate()] == ["resolved"]
+
+
+def test_a_failed_confirmation_left_alone_is_a_pending_subscription(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    sent: list[AlertNotice] = []
+    store = make_store()
+    store.record_subscription(
+        SubscriptionEvent(
+            topic_arn="arn:aws:sns:eu-west-1:123456789012:budgets",
+            endpoint=ENDPOINT,
+            state=SubscriptionState.FAILED,
+            message_id="confirm-2",
+            detail="ConfirmSubscription: AccessDenied",
+        )
+    )
+    clock.advance(minutes=61)
+    AlertEvaluator(store, settings(AlertKind.PENDING_SUBSCRIPTION), sent.append, clock=clock).evaluate()
+    (notice,) = sent
+    assert "confirmation failed (ConfirmSubscription: AccessDenied)" in notice.detail
