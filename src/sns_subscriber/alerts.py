@@ -193,6 +193,7 @@ class AlertEvaluator:
         """One evaluation; returns the notices sent."""
         now = self.clock()
         try:
+            self.store.ping()  # whatever kinds are enabled, a failing store is noticed
             conditions = self.conditions(now)
             sent = self._sync(conditions, now)
         except StoreUnavailableError as exc:
