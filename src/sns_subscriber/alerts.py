@@ -99,8 +99,6 @@ class AlertNotice:
     #: Notifications of this opening so far, this one included.
     count: int = 1
 
-    producer = "sns-subscriber-alert"
-
     @property
     def subject(self) -> str:
         word = {Phase.OPENED: "ALERT", Phase.REMINDER: "STILL OPEN", Phase.RESOLVED: "RESOLVED"}[self.phase]
@@ -108,10 +106,10 @@ class AlertNotice:
 
     @property
     def text(self) -> str:
-        since = f"open since {self.opened_at:%Y-%m-%d %H:%M:%S} UTC"
+        since = f"{self.opened_at:%Y-%m-%d %H:%M:%S} UTC"
         if self.phase is Phase.RESOLVED:
-            return f"Resolved ({since[5:]}).\n\n{self.detail}"
-        return f"{self.detail}\n\n({since}; notification {self.count})"
+            return f"Resolved (open since {since}).\n\n{self.detail}"
+        return f"{self.detail}\n\n(open since {since}; notification {self.count})"
 
 
 @dataclass(frozen=True, slots=True)
