@@ -148,10 +148,10 @@ def inbox_purge(config_path: Path, days: float) -> None:
     finally:
         store.close()
     click.echo(f"purged {count} message(s)")
-    if timedelta(days=days) < window.notifications:
+    if timedelta(days=days) < window.confirmations:
         click.echo(
-            f"kept messages received in the last {window.notifications} "
-            f"({window.confirmations} for confirmations): replay tombstones"
+            f"kept messages received in the last {window.notifications.total_seconds() / 60:.0f} minutes "
+            f"({window.confirmations.total_seconds() / 3600:.1f} hours for confirmations): replay tombstones"
         )
 
 
