@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import cold_cache, ingest, latency, postgres_ingest, rss, verify, worker_email
+from . import cold_cache, ingest, latency, postgres_ingest, retention, rss, verify, worker_email
 from .common import shared_messages
 
 Row = tuple[str, str, str, str, str, str, str]
@@ -26,6 +26,8 @@ COLD = "4 cold cache, 200 concurrent first verifications"
 LATENCY = "5 p99 ack latency @ half max rate"
 RSS = "6 peak RSS of serve under load (2)"
 WORKER = "7 worker: Budgets alerts -> SMTP e-mails"
+RETENTION = "8 ingest during a 200k-row purge vs without"
+CLIENTS_NOTE = f"{retention.CLIENTS} keep-alive clients"
 HEADER: Row = ("benchmark", "ours", "baseline", "ratio", "target", "result", "notes")
 
 
@@ -203,6 +205,23 @@ def main() -> int:
                     we["reason"][:100],
                 )
             )
+
+    ret = attempt(
+        "retention", RETENTION, lambda: retention.run(4000 if quick else 8000, 2.0 if quick else 4.0)
+    )
+    if ret:
+        rows.append(
+            (
+                RETENTION,
+                f"{ret['purging_per_s']:,.0f}/s",
+                f"{ret['quiet_per_s']:,.0f}/s no purge",
+                f"{ret['ratio']:.2f}",
+                f">= {ret['target']}",
+                verdict(ret["ok"]),
+                f"SQLite, {CLIENTS_NOTE}; purge {ret['purge_seconds']:.1f} s, running all round: "
+                f"{ret['still_purging_at_end']}; non-2xx {ret['non_2xx']}",
+            )
+        )
 
     log(f"all done in {time.monotonic() - started:.0f} s")
     print(render(sorted(rows)))

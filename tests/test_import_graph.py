@@ -19,8 +19,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("parsing", "signing", "certs", "fetch"),  # protocol
     ("cache", "verification"),  # state
     ("confirmation", "stores", "producers"),  # effects
-    ("routing", "dispatch", "delivery", "pacing"),  # routing
-    ("subscriber", "worker"),  # pipeline
+    ("routing", "dispatch", "delivery", "pacing", "triage"),  # routing
+    ("subscriber", "worker", "retention", "alerts"),  # pipeline and its housekeeping
     # The edges, in the order they may use each other:
     ("testing", "actions", "aws"),
     ("integrations",),

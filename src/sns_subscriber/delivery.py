@@ -83,6 +83,9 @@ class Delivery(Generic[E_co]):
     attempt: int = 1
     handler_name: str = ""
     ledger: ActionLedger = field(default_factory=_MemoryLedger, repr=False)
+    #: True when this message ends a problem an earlier one reported (a CloudWatch alarm back
+    #: to OK after ALARM): actions say "resolved" instead of repeating the alarm.
+    resolution: bool = False
 
     @property
     def message_id(self) -> str:

@@ -15,6 +15,7 @@ import os
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from .delivery import SKIPPED, Delivery
 from .exceptions import StoreUnavailableError
-from .messages import RawNotification
+from .messages import Notification, RawNotification
 from .pacing import RetryLater
 from .parsing import parse
 from .producers import detect
 from .routing import Router
+from .triage import RUN, Triage, triage
 
 if TYPE_CHECKING:
     from .stores import InboxRecord, InboxStore
@@ -50,6 +52,14 @@ class RetryPolicy:
         return max(0.0, raw * factor)
 
 
+@dataclass(slots=True)
+class _Periodic:
+    job: Callable[[], object]
+    every: float
+    #: time.monotonic() from which it may run again.
+    due: float = 0.0
+
+
 class Worker:
     """Processes the inbox. ``producers`` maps an endpoint path to a forced producer name."""
 
@@ -66,6 +76,7 @@ class Worker:
         producers: Mapping[str, str] | None = None,
         on_result: Callable[[str, str], None] | None = None,
         on_action: Callable[[str, str], None] | None = None,
+        on_lag: Callable[[float], None] | None = None,
     ) -> None:
         self.store = store
         self.router = router
@@ -75,14 +86,41 @@ class Worker:
         self.retry = retry or RetryPolicy()
         self.poll_interval = poll_interval
         self.producers = dict(producers or {})
-        #: Called with (message_id, "done" | "retrying" | "deferred" | "dead") for metrics.
+        #: Called with (message_id, "done" | "retrying" | "deferred" | "dead" | "test" | "stale")
+        #: for metrics.
         self.on_result = on_result
         #: Called with (handler name, "ok" | "failed" | "skipped") for metrics; "skipped"
         #: means it had succeeded on an earlier attempt and was not run again, or that it
         #: returned :data:`~sns_subscriber.delivery.SKIPPED` (nothing to do, e.g. no recipient).
         self.on_action = on_action
+        #: Called with each Notification's delivery lag (received − SNS Timestamp, seconds) on
+        #: its first attempt, for metrics.
+        self.on_lag = on_lag
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stopping = threading.Event()
+        # Housekeeping run between batches by run().
+        self._periodic: list[_Periodic] = []
+
+    def add_periodic(self, job: Callable[[], object], *, every: float) -> None:
+        """Run ``job`` every ``every`` seconds between batches (retention, alerts).
+
+        A job returning True has more to do and runs again at the next turn; its exceptions
+        are logged, never stop the worker.
+        """
+        self._periodic.append(_Periodic(job, every))
+
+    def run_periodic(self) -> None:
+        """Run the periodic jobs that are due (run() calls this between batches)."""
+        for entry in self._periodic:
+            now = time.monotonic()
+            if now < entry.due:
+                continue
+            try:
+                more = entry.job()
+            except Exception:
+                logger.exception("periodic job %s failed", getattr(entry.job, "__name__", entry.job))
+                more = False
+            entry.due = now if more is True else time.monotonic() + entry.every
 
     # -- running -----------------------------------------------------------------------
 
@@ -104,6 +142,7 @@ class Worker:
                 logger.warning("store unavailable, worker waits: %s", exc)
                 handled = 0
                 stop.wait(min(5.0, self.poll_interval * 4))
+            self.run_periodic()
             if handled == 0:
                 stop.wait(self.poll_interval)
         logger.info("worker %s stopped", self.worker_id)
@@ -134,6 +173,8 @@ class Worker:
             return self._later(record, later)
         except Exception as exc:  # a handler's failure is data: retry or dead, never a crash
             return self._failed(record, exc)
+        if isinstance(unrecorded, Triage):
+            return self._set_aside(record, unrecorded)
         if not self.store.complete(record.message_id, self.worker_id, actions=unrecorded):
             logger.warning("lease of %s was lost before completion", record.message_id, extra=_fields(record))
             return "lost"
@@ -150,15 +191,35 @@ class Worker:
             )
         return parse(record.body, max_bytes=max(len(record.body), 1))
 
-    def _run_handlers(self, record: InboxRecord) -> list[str]:
+    def _set_aside(self, record: InboxRecord, verdict: Triage) -> str:
+        assert verdict.status is not None
+        logger.info("message %s set aside as %s: %s", record.message_id, verdict.status, verdict.reason)
+        if not self.store.set_aside(
+            record.message_id, self.worker_id, status=verdict.status, reason=verdict.reason or ""
+        ):
+            logger.warning("lease of %s was lost before it was set aside", record.message_id)
+            return "lost"
+        self._report(record.message_id, str(verdict.status))
+        return str(verdict.status)
+
+    def _run_handlers(self, record: InboxRecord) -> list[str] | Triage:
         """Run the routes not yet done; return the ledger key of the last one run (if any), for
-        the caller to record together with the completion (one commit less per message)."""
+        the caller to record together with the completion (one commit less per message); or,
+        for a message that must run nothing (a test event, a stale state), the verdict."""
         message = self._message(record)
         event = (
             detect(message, producer=self.producers.get(record.endpoint))
             if record.message_type == "Notification"
             else None
         )
+        if self.on_lag is not None and record.attempts == 1 and isinstance(message, Notification):
+            self.on_lag((record.received_at - message.sent_at).total_seconds())
+        verdict = RUN
+        if event is not None:
+            text = getattr(message, "message", None)
+            verdict = triage(event, text if isinstance(text, str) else None, self.store, record.message_id)
+            if verdict.status is not None:
+                return verdict
         routes = self.router.match(
             record.message_type,
             record.topic_arn,
@@ -183,6 +244,7 @@ class Worker:
                 attempt=record.attempts,
                 handler_name=route.name,
                 ledger=self.store,
+                resolution=verdict.resolution,
             )
             # The previous route's success is recorded before this one runs: a failure here
             # must not make it run again. The last route's is recorded by complete().

@@ -139,11 +139,14 @@ def test_tables_live_in_the_chosen_schema(postgres_url: str, schema_name: str) -
                 (schema_name,),
             ).fetchall()
         assert tables == [
+            ("alarm_states",),
+            ("alerts",),
             ("digest_items",),
             ("inbox",),
             ("inbox_actions",),
             ("rejections",),
             ("schema_version",),
+            ("signature_failures",),
             ("subscriptions",),
         ]
     finally:

@@ -50,12 +50,13 @@ def _budget(alert: BudgetAlert) -> str:
     return f":money_with_wings: *{escape(facts.headline)}*{escape(period)}{escape(account)}"
 
 
-def _alarm(alarm: CloudWatchAlarm) -> str:
+def _alarm(alarm: CloudWatchAlarm, *, resolved: bool = False) -> str:
     emoji = _EMOJI.get(alarm.new_state or "", ":bell:")
     change = f"{alarm.old_state} → {alarm.new_state}" if alarm.old_state else str(alarm.new_state)
     region = f" in {alarm.region}" if alarm.region else ""
     reason = f"\n{escape(alarm.reason)}" if alarm.reason else ""
-    return f"{emoji} *{escape(alarm.new_state)}* `{escape(alarm.name)}` ({escape(change)}){escape(region)}{reason}"
+    headline = "Resolved" if resolved else alarm.new_state
+    return f"{emoji} *{escape(headline)}* `{escape(alarm.name)}` ({escape(change)}){escape(region)}{reason}"
 
 
 def _ses(event: SESEvent) -> str:
@@ -77,7 +78,7 @@ def summary(delivery: Delivery) -> str:
     if isinstance(event, BudgetTopicVerified):
         return ":white_check_mark: AWS Budgets verified this SNS topic"
     if isinstance(event, CloudWatchAlarm):
-        return _alarm(event)
+        return _alarm(event, resolved=delivery.resolution)
     if isinstance(event, SESEvent):
         return _ses(event)
     if isinstance(event, CostAnomaly):

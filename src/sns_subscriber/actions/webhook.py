@@ -77,6 +77,8 @@ def event_payload(delivery: Delivery) -> dict[str, Any]:
         "producer": getattr(event, "producer", None),
         "event": to_jsonable(event) if event is not None else None,
         "message": message.message,
+        # True when the message ends an earlier problem (an alarm back to OK).
+        "resolution": delivery.resolution,
     }
 
 

@@ -13,10 +13,10 @@ import click
 from ..exceptions import SNSSubscriberError
 from ..messages import SubscriptionConfirmation
 from ..redaction import terminal_safe
-from ..service.runtime import open_configured_store
+from ..service.runtime import open_configured_store, tombstone_window
 from .common import config_option, load, one_line_errors
 
-STATUSES = ("received", "processing", "done", "retrying", "dead")
+STATUSES = ("received", "processing", "done", "retrying", "dead", "test", "stale")
 _UNSUBSCRIBE = re.compile(r'("Unsubscribe(?:URL|Url)"\s*:\s*)"[^"]*"')
 
 
@@ -225,13 +225,68 @@ _SKIPPED_DONE: Final = (
 @click.option("--older-than", "days", type=click.FloatRange(min=0), required=True, help="Age in days.")
 @one_line_errors
 def inbox_purge(config_path: Path, days: float) -> None:
-    """Delete done and dead messages last updated more than DAYS ago."""
-    store = open_configured_store(load(config_path))
+    """Delete done and dead messages last updated more than DAYS ago.
+
+    Messages received inside the replay window (verification.max_age_seconds plus twice the
+    clock skew; two days for confirmations) are kept whatever DAYS says: their MessageId is
+    what makes a replayed copy a duplicate.
+    """
+    from ..retention import purge  # noqa: PLC0415
+
+    config = load(config_path)
+    window = tombstone_window(config)
+    now = datetime.now(UTC)
+    before = now - timedelta(days=days)
+    store = open_configured_store(config)
     try:
-        count = store.purge(older_than=datetime.now(UTC) - timedelta(days=days))
+        count = purge(store, window.cutoffs(now, done_before=before, dead_before=before))
     finally:
         store.close()
     click.echo(f"purged {count} message(s)")
+    if timedelta(days=days) < window.confirmations:
+        click.echo(
+            f"kept messages received in the last {window.notifications.total_seconds() / 60:.0f} minutes "
+            f"({window.confirmations.total_seconds() / 3600:.1f} hours for confirmations): replay tombstones"
+        )
+
+
+@inbox.command("stats")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@one_line_errors
+def inbox_stats(config_path: Path, as_json: bool) -> None:
+    """Messages per status, the oldest of each, and the database size."""
+    store = open_configured_store(load(config_path))
+    try:
+        stats = store.stats()
+    finally:
+        store.close()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "counts": {str(k): v for k, v in stats.counts.items()},
+                    "oldest": {str(k): v.isoformat() if v else None for k, v in stats.oldest.items()},
+                    "database_bytes": stats.database_bytes,
+                }
+            )
+        )
+        return
+    for status, count in stats.counts.items():
+        oldest = stats.oldest[status]
+        since = f"oldest {oldest:%Y-%m-%d %H:%M:%S} UTC" if oldest else ""
+        click.echo(f"{status!s:<10}  {count:>10}  {since}".rstrip())
+    click.echo(f"{'total':<10}  {sum(stats.counts.values()):>10}")
+    click.echo(f"database size: {_size(stats.database_bytes)}")
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
 
 
 @inbox.command("rejected")

@@ -12,6 +12,7 @@ from types import FrameType
 import click
 
 from ..exceptions import MissingExtraError
+from ..service.alerting import start_alerting
 from ..service.config import reference_markdown
 from ..service.runtime import build_runtime
 from ..service.startup import UnclaimedWatch, log_startup
@@ -43,6 +44,7 @@ def serve(config_path: Path, host: str | None, port: int | None, no_worker: bool
     app = create_app(runtime, run_worker=run_worker)
     log_startup(config, role="serve", worker=run_worker)
     watch = None if run_worker else UnclaimedWatch(runtime.store)
+    start_alerting(runtime)  # stopped by runtime.close() when the app shuts down
     # What exists now (modules, configuration, caches) lives as long as the process: keep the
     # collector from rescanning it, a pause every request in flight would wait for.
     gc.collect()
@@ -80,6 +82,8 @@ def worker(config_path: Path, once: bool) -> None:
     runtime = build_runtime(config)
     log_startup(config, role="worker", worker=True)
     job = runtime.worker()
+    if not once:
+        start_alerting(runtime)  # stopped by runtime.close()
     if once:
         count = job.drain()
         runtime.close()

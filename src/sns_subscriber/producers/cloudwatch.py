@@ -75,6 +75,18 @@ class CloudWatchAlarm:
     trigger: AlarmTrigger
     raw: str
 
+    @property
+    def resolves_alarm(self) -> bool:
+        """True for a change back to OK from ALARM: the problem is over."""
+        return self.new_state == "OK" and self.old_state == "ALARM"
+
+    @property
+    def alarm_key(self) -> str:
+        """What identifies the alarm across its state changes: its ARN, else account, region, name."""
+        if self.alarm_arn:
+            return self.alarm_arn
+        return f"{self.account_id or '?'}:{self.region_code or self.region or '?'}:{self.name}"
+
 
 def _dimensions(entries: tuple[Any, ...]) -> Dimensions:
     out: list[tuple[str, str]] = []

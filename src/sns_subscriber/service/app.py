@@ -48,6 +48,9 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
         if metrics is not None
         else Metrics(lambda: {str(k): v for k, v in runtime.store.counts().items()})
     )
+    metrics.add_store_readings(runtime.store)
+    if runtime.rejections is not None:  # 403s feed the signature-failure alert
+        metrics.on_rejection = runtime.rejections.add
     endpoints: dict[str, SNSEndpoint] = {}
     for path, subscriber in runtime.async_subscribers.items():
         subscriber.verifier.timer = metrics.verify_timer(path)
@@ -116,7 +119,9 @@ def create_app(runtime: Runtime, *, run_worker: bool = True, metrics: Metrics | 
             port, stop_metrics = serve_metrics(metrics.registry, host, metrics_port, token)
             logger.info("metrics on http://%s:%d/metrics", host, port)
         if run_worker:
-            worker = runtime.worker(on_result=metrics.worker_result, on_action=metrics.action_result)
+            worker = runtime.worker(
+                on_result=metrics.worker_result, on_action=metrics.action_result, on_lag=metrics.delivery_lag
+            )
             thread = threading.Thread(target=worker.run, args=(stop,), name="sns-worker", daemon=True)
             thread.start()
             if runtime.digests is not None:  # budget digests go out from the worker's process

@@ -80,6 +80,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     S("store", "url", "str", "sqlite:///sns-subscriber.db", "Inbox store: sqlite:///path or postgresql://user@host:port/db."),
     S("store", "synchronous", "str", "full", "SQLite durability: full (fsync every commit) or normal.", choices=("full", "normal")),
     S("store", "max_pending", "int", 4096, "Messages that may wait for a commit; past it new ones get 503 with Retry-After at once."),
+    S("store", "retention_days", "float", 30.0, "Days done messages are kept (the worker deletes older ones in small batches; 0 keeps them forever). MessageIds inside the replay window are always kept."),
+    S("store", "dead_retention_days", "float", 90.0, "Days dead messages are kept (0 keeps them forever)."),
     S("verification", "cert_dir", "str", None, "Directory of pinned SNS certificates (file name = URL basename)."),
     S("verification", "fetch", "bool", True, "Download certificates not in cert_dir over HTTPS."),
     S("verification", "max_age_seconds", "int", 3600, "Reject Notifications older than this (replays)."),
@@ -126,6 +128,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     S("endpoints[]", "basic_auth_password_env", "str", None, "Environment variable holding the basic-auth password."),
     S("endpoints[]", "allow_raw_delivery", "bool", False, "Accept raw message delivery (needs basic auth)."),
     S("endpoints[]", "inline", "bool", False, "Run handlers before answering (after the message is stored)."),
+    S("endpoints[]", "expect_within", "str", None, "Alert when no message arrives within this span, e.g. \"26h\" for daily Budgets alerts (s, m, h, d)."),
+    S("endpoints[]", "max_lag_seconds", "int", None, "Alert when SNS delivers a message more than this many seconds after its Timestamp."),
     S("queues[]", "url", "str", None, "SQS queue URL subscribed to SNS topics.", required=True),
     S("queues[]", "topics", "list[str]", None, "Accepted topic ARNs (* wildcards within one field).", required=True),
     S("queues[]", "actions", "list[str]", [], "Actions for this queue's messages (as for endpoints)."),
@@ -134,6 +138,21 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     S("queues[]", "wait_seconds", "int", 20, "Long-poll wait of one ReceiveMessage (0-20)."),
     S("queues[]", "batch_size", "int", 10, "Messages received at once (1-10)."),
     S("queues[]", "visibility_timeout_seconds", "int", 60, "How long a received message stays hidden before SQS redelivers it."),
+    S("alerts", "to", "list[str]", [], "Where alerts go: email:<address>, slack:<name>, webhook:<name> (a [[webhooks]] entry). Empty: no alerts."),
+    S("alerts", "renotify_minutes", "int", 240, "Remind of an alert still open after this many minutes."),
+    S("alerts", "evaluate_every_seconds", "float", 30.0, "How often serve and worker evaluate the alerts."),
+    S("alerts", "dead_letter", "bool", True, "Alert on each dead message (with the command that replays it)."),
+    S("alerts", "silence", "bool", True, "Alert when an endpoint with expect_within receives nothing that long."),
+    S("alerts", "lag", "bool", True, "Alert when SNS delivers later than an endpoint's max_lag_seconds."),
+    S("alerts", "signature_failures", "bool", True, "Alert on a burst of requests failing verification (403)."),
+    S("alerts", "signature_failures_threshold", "int", 20, "403 answers per endpoint within the window that open the alert."),
+    S("alerts", "signature_failures_window_minutes", "int", 10, "Window the 403 answers are counted over."),
+    S("alerts", "pending_subscription", "bool", True, "Alert on a subscription left pending (SNS deletes it after 48 h)."),
+    S("alerts", "pending_subscription_minutes", "int", 60, "Minutes a subscription may stay pending."),
+    S("alerts", "worker_stalled", "bool", True, "Alert when accepted messages wait for a worker too long."),
+    S("alerts", "worker_stalled_seconds", "int", 300, "Seconds the oldest unclaimed message may wait."),
+    S("alerts", "store_errors", "bool", True, "Alert when the store keeps failing (tracked per process)."),
+    S("alerts", "store_errors_seconds", "int", 60, "Seconds of store failures before the alert opens."),
     S("budget_owners[]", "budget", "str", None, "Glob on the budget name, e.g. team-a-*.", required=True),
     S("budget_owners[]", "email", "str", None, "Owner's e-mail address.", required=True),
     S("budget_owners[]", "name", "str", None, "Owner's name for the greeting."),
@@ -167,6 +186,8 @@ class EndpointConfig:
     basic_auth_password_env: str | None = None
     allow_raw_delivery: bool = False
     inline: bool = False
+    expect_within: str | None = None
+    max_lag_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,6 +460,9 @@ def _validate(config: Config, problems: _Problems) -> None:
                     problems.add(
                         f"{prefix}{setting.key} must be one of {', '.join(setting.choices)}", str(item)
                     )
+    for key in ("store.retention_days", "store.dead_retention_days"):
+        if config.get(key) < 0:
+            problems.add(f"{key} must be >= 0 (0 keeps messages forever)", str(config.get(key)))
     if not 0 < config.get("service.port") < 65536:
         problems.add("service.port must be 1-65535", str(config.get("service.port")))
     for key in (
@@ -469,6 +493,7 @@ def _validate(config: Config, problems: _Problems) -> None:
         if endpoint.allow_raw_delivery and not endpoint.basic_auth_username:
             problems.add(f"endpoint {endpoint.path} allows raw delivery without basic auth", endpoint.path)
     _validate_queues(config, problems)
+    _validate_alerts(config, problems)
     cert_dir = config.path("verification.cert_dir")
     if cert_dir is not None and not cert_dir.is_dir():
         problems.add(f"verification.cert_dir {cert_dir} is not a readable directory", str(cert_dir))
@@ -504,6 +529,48 @@ def _validate_queues(config: Config, problems: _Problems) -> None:
         ):
             if not low <= value <= high:
                 problems.add(f"{where}: {key} must be {low}-{high}", str(value))
+
+
+_DURATION_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a span like ``"26h"``, ``"90m"``, ``"2d"`` or ``"45s"``; ValueError otherwise."""
+    value = text.strip().lower()
+    unit = _DURATION_UNITS.get(value[-1:])
+    number = value[:-1]
+    if unit is None or not number.isdigit() or len(number) > 9 or int(number) == 0:
+        raise ValueError(f"not a duration: {text!r} (use a whole number and s, m, h or d, e.g. 26h)")
+    return int(number) * unit
+
+
+def _validate_alerts(config: Config, problems: _Problems) -> None:
+    webhooks = {t["name"] for t in config.tables["webhooks"]}
+    for destination in config.get("alerts.to"):
+        kind, _, target = destination.partition(":")
+        if kind == "email" and "@" in target and not any(c in target for c in "\r\n,<>"):
+            continue
+        if kind in ("slack", "webhook") and target in webhooks:
+            continue
+        problems.add(
+            "alerts.to entry must be email:<address>, slack:<name> or webhook:<name> naming a [[webhooks]] entry",
+            destination,
+        )
+    for key in ("renotify_minutes", "evaluate_every_seconds", "signature_failures_threshold",
+                "signature_failures_window_minutes", "pending_subscription_minutes",
+                "worker_stalled_seconds", "store_errors_seconds"):  # fmt: skip
+        if config.get(f"alerts.{key}") <= 0:
+            problems.add(f"alerts.{key} must be > 0", str(config.get(f"alerts.{key}")))
+    for endpoint in config.endpoints:
+        if endpoint.expect_within is not None:
+            try:
+                parse_duration(endpoint.expect_within)
+            except ValueError as exc:
+                problems.add(f"endpoint {endpoint.path}: expect_within: {exc}", endpoint.expect_within)
+        if endpoint.max_lag_seconds is not None and endpoint.max_lag_seconds <= 0:
+            problems.add(
+                f"endpoint {endpoint.path}: max_lag_seconds must be > 0", str(endpoint.max_lag_seconds)
+            )
 
 
 def reference_markdown() -> str:

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..alerts import RejectionCounter
 from ..confirmation import Confirmer
 from ..delivery import Delivery
 from ..exceptions import ConfigurationError
+from ..retention import RetentionJob, RetentionPolicy, TombstoneWindow
 from ..routing import Router
 from ..subscriber import AsyncSubscriber, BasicAuth, Subscriber
 from ..verification import AsyncVerifier, InsecurePolicyWarning, VerificationPolicy, Verifier
@@ -26,7 +28,10 @@ from .config import Config, EndpointConfig
 if TYPE_CHECKING:
     from ..stores import InboxStore
 
-__all__ = ["Runtime", "build_runtime", "open_configured_store"]
+__all__ = ["Runtime", "build_runtime", "open_configured_store", "retention_policy", "tombstone_window"]
+
+#: Seconds between the worker's retention runs (each deletes a bounded number of batches).
+RETENTION_EVERY: float = 60.0
 
 logger = logging.getLogger("sns_subscriber")
 
@@ -46,6 +51,22 @@ def _policy(config: Config, endpoint: EndpointConfig) -> VerificationPolicy:
         max_age=timedelta(seconds=config.get("verification.max_age_seconds")),
         clock_skew=timedelta(seconds=config.get("verification.clock_skew_seconds")),
         signature_versions=frozenset(config.get("verification.signature_versions")),
+    )
+
+
+def tombstone_window(config: Config) -> TombstoneWindow:
+    """How long MessageIds must outlive their messages under this configuration's policy."""
+    return TombstoneWindow.for_ages(
+        timedelta(seconds=config.get("verification.max_age_seconds")),
+        timedelta(seconds=config.get("verification.clock_skew_seconds")),
+    )
+
+
+def retention_policy(config: Config) -> RetentionPolicy:
+    done: float = config.get("store.retention_days")
+    dead: float = config.get("store.dead_retention_days")
+    return RetentionPolicy(
+        done_days=done or None, dead_days=dead or None, tombstones=tombstone_window(config)
     )
 
 
@@ -79,10 +100,13 @@ class Runtime:
     closers: list[Callable[[], None]] = field(default_factory=list)
     #: Sends due budget digests (a DigestSender) when an owner has ``digest`` set; else None.
     digests: Any = None
+    #: Signature failures (403) of this process, flushed to the store by the alert loop.
+    rejections: RejectionCounter | None = None
 
     def worker(self, **options: Any) -> Worker:
+        """A worker for this configuration; its run loop also enforces retention."""
         config = self.config
-        return Worker(
+        job = Worker(
             self.store,
             self.router,
             batch_size=config.get("worker.batch_size"),
@@ -97,6 +121,8 @@ class Runtime:
             | {q.endpoint: q.producer for q in config.queues if q.producer},
             **options,
         )
+        job.add_periodic(RetentionJob(self.store, retention_policy(config)), every=RETENTION_EVERY)
+        return job
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -147,6 +173,7 @@ def build_runtime(config: Config, *, store: InboxStore | None = None, with_actio
         )
     trusted = _trusted_hosts(config)
     runtime = Runtime(config, store or open_configured_store(config), Router())
+    runtime.rejections = RejectionCounter(e.path for e in config.endpoints)
     if with_actions:
         runtime.digests = build_actions(config, runtime.router, runtime.closers, runtime.store)
     cert_dir = config.path("verification.cert_dir")

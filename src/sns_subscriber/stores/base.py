@@ -11,6 +11,9 @@ messages under a lease, and finishes each with :meth:`~InboxStore.complete`,
         │                 └── lease expires (worker crashed) ──claim──► processing
         └──────────────────────────────────────────────────────────────┘
 
+    processing ──set_aside──► test | stale   (a producer's test event; an out-of-date state
+                                              change: acknowledged, no action run)
+
 Every datetime crossing this contract is timezone-aware UTC.
 """
 
@@ -31,12 +34,16 @@ from ..exceptions import ConfigurationError
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AlarmTransition",
+    "AlertRecord",
     "Clock",
     "DigestItem",
     "InboxRecord",
+    "InboxStats",
     "InboxStatus",
     "InboxStore",
     "NewMessage",
+    "PurgeCutoffs",
     "Rejection",
     "RejectionRecord",
     "SubscriptionEvent",
@@ -45,7 +52,7 @@ __all__ = [
 ]
 
 #: The schema version this code writes; stores refuse a database that is newer.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 
 #: Returns "now"; stores take one so tests can move time (lease expiry, retry due times).
 Clock = Callable[[], datetime]
@@ -57,6 +64,11 @@ class InboxStatus(enum.StrEnum):
     DONE = "done"
     RETRYING = "retrying"
     DEAD = "dead"
+    #: A producer's handshake or test event (Budgets "SNS Topic Verified!", ``s3:TestEvent``):
+    #: acknowledged and kept, no action run.
+    TEST = "test"
+    #: A state change older than one already processed (CloudWatch alarms): no action run.
+    STALE = "stale"
 
 
 class SubscriptionState(enum.StrEnum):
@@ -168,6 +180,64 @@ class RejectionRecord(Rejection):
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PurgeCutoffs:
+    """What :meth:`InboxStore.purge_batch` may delete.
+
+    DONE rows last updated before ``done_before`` and DEAD rows last updated before
+    ``dead_before`` go, except rows received at or after the tombstone instants: their
+    MessageId is what turns a replay of the message into a duplicate, and a replay is
+    accepted for as long as its Timestamp is inside the verification window (Notifications:
+    ``notification_tombstones_since``; confirmations live longer:
+    ``confirmation_tombstones_since``). :mod:`sns_subscriber.retention` computes them.
+    """
+
+    done_before: datetime
+    dead_before: datetime
+    notification_tombstones_since: datetime
+    confirmation_tombstones_since: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboxStats:
+    """What ``sns-subscriber inbox stats`` shows."""
+
+    #: Messages per status; every status is a key.
+    counts: dict[InboxStatus, int]
+    #: ``received_at`` of the oldest message per status (None: no message in that status).
+    oldest: dict[InboxStatus, datetime | None]
+    #: Bytes the inbox takes on disk (SQLite: the file and its WAL; PostgreSQL: the schema's
+    #: tables with their indexes and TOAST).
+    database_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmTransition:
+    """What :meth:`InboxStore.record_alarm_state` found."""
+
+    #: An equal or newer state change of this alarm was processed before: this one is stale.
+    stale: bool
+    #: The state last recorded for the alarm before this call (None: first time seen).
+    previous_state: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertRecord:
+    """One operational alert, identified by (kind, key); see :mod:`sns_subscriber.alerts`."""
+
+    kind: str
+    key: str
+    #: "open" or "resolved".
+    state: str
+    detail: str
+    opened_at: datetime
+    #: When the last notification (opening or reminder) was claimed; None: to be sent again.
+    notified_at: datetime | None
+    resolved_at: datetime | None
+    #: Notifications sent while this opening lasted (the opening one included).
+    notifications: int
+
+
 @runtime_checkable
 class InboxStore(Protocol):
     """The durable inbox. :class:`SQLiteStore` and :class:`PostgresStore` implement it.
@@ -211,6 +281,21 @@ class InboxStore(Protocol):
 
         ``actions`` are recorded as succeeded (as by :meth:`record_action`) in the same
         transaction, whether or not the lease was still held: one commit instead of two.
+        """
+        ...
+
+    def set_aside(self, message_id: str, worker_id: str, *, status: InboxStatus, reason: str) -> bool:
+        """PROCESSING -> TEST or STALE (acknowledged, no action run), if ``worker_id`` still
+        holds the message; ``reason`` is kept in ``last_error`` for whoever looks."""
+        ...
+
+    def record_alarm_state(
+        self, alarm_key: str, *, state: str, changed_at: datetime, message_id: str
+    ) -> AlarmTransition:
+        """Remember the newest state change processed for an alarm, atomically.
+
+        When a change at least as new as ``changed_at`` is already recorded the call records
+        nothing and answers ``stale=True``: state producers may deliver out of order.
         """
         ...
 
@@ -271,7 +356,74 @@ class InboxStore(Protocol):
         ...
 
     def purge(self, *, older_than: datetime) -> int:
-        """Delete DONE and DEAD messages last updated before ``older_than``, with their actions."""
+        """Delete DONE and DEAD messages last updated before ``older_than``, with their actions.
+
+        All at once, and with no regard for the replay window: a MessageId purged while SNS
+        would still accept its message lets a replay through. Operators and the worker use
+        :func:`sns_subscriber.retention.purge` (batches, tombstones kept) instead.
+        """
+        ...
+
+    def purge_batch(self, cutoffs: PurgeCutoffs, *, limit: int = 500) -> int:
+        """Delete at most ``limit`` messages ``cutoffs`` allows (TEST and STALE ones count as
+        DONE), with their actions, in one short transaction; return how many. Call it again
+        until it returns less than ``limit``: small batches never hold the write lock long
+        enough to stall receivers."""
+        ...
+
+    def stats(self) -> InboxStats:
+        """Counts and oldest message per status, and the database size."""
+        ...
+
+    def last_received(self, endpoint: str, *, since: datetime) -> datetime | None:
+        """When ``endpoint`` last received a message, if at or after ``since`` (else None).
+
+        Walks only the messages received since ``since``: cheap for a recent ``since``."""
+        ...
+
+    def database_bytes(self) -> int:
+        """The database size on disk, as in :attr:`InboxStats.database_bytes` (cheap: no scan)."""
+        ...
+
+    def oldest_unclaimed(self) -> datetime | None:
+        """``received_at`` of the oldest RECEIVED message (None: nothing waits for a worker)."""
+        ...
+
+    # -- operational alerts: each change is one conditional write, so of several processes
+    # evaluating the same alert exactly one gets to send each notification.
+
+    def open_alert(self, kind: str, key: str, *, detail: str, now: datetime) -> bool:
+        """Open the alert unless it is open already; True when this call opened it (the caller
+        sends the opening notification)."""
+        ...
+
+    def claim_reminder(
+        self, kind: str, key: str, *, now: datetime, last_before: datetime
+    ) -> AlertRecord | None:
+        """If the alert is open and was last notified before ``last_before`` (or its last
+        notification failed), mark it notified now and return it: the caller sends a reminder."""
+        ...
+
+    def resolve_alert(self, kind: str, key: str, *, now: datetime) -> AlertRecord | None:
+        """Resolve the alert if open; the record when this call resolved it (caller notifies)."""
+        ...
+
+    def alert_unsent(self, kind: str, key: str) -> None:
+        """A notification claimed for this alert could not be sent: the next evaluation retries."""
+
+    def list_alerts(self, *, open_only: bool = True) -> builtins.list[AlertRecord]:
+        """Alerts, oldest opening first."""
+        ...
+
+    def add_signature_failures(self, endpoint: str, minute: datetime, count: int) -> None:
+        """Add ``count`` signature rejections (403) of ``endpoint`` to the minute ``minute``."""
+
+    def count_signature_failures(self, since: datetime) -> dict[str, int]:
+        """Rejections per endpoint recorded for minutes at or after ``since``."""
+        ...
+
+    def prune_signature_failures(self, before: datetime) -> int:
+        """Forget rejection counts of minutes before ``before``; return how many rows went."""
         ...
 
     def action_succeeded(self, message_id: str, action_key: str) -> bool: ...
@@ -320,6 +472,8 @@ class InboxStore(Protocol):
 CLAIMABLE_STATUSES = (InboxStatus.RECEIVED, InboxStatus.RETRYING, InboxStatus.PROCESSING)
 #: Statuses that are final until someone replays them.
 FINISHED_STATUSES = (InboxStatus.DONE, InboxStatus.DEAD)
+#: What a worker may set a message aside as, instead of running its actions.
+SET_ASIDE_STATUSES = (InboxStatus.TEST, InboxStatus.STALE)
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -416,6 +570,20 @@ def rejection_from_row(row: Sequence[Any], to_datetime: Callable[[Any], datetime
     """A :class:`RejectionRecord` from a row of (id, source, message_id, reason, created_at)."""
     return RejectionRecord(
         id=row[0], source=row[1], message_id=row[2], reason=row[3], created_at=to_datetime(row[4])
+    )
+
+
+def alert_from_row(row: Sequence[Any], to_datetime: Callable[[Any], datetime]) -> AlertRecord:
+    """An :class:`AlertRecord` from a row of the alert columns."""
+    return AlertRecord(
+        kind=row[0],
+        key=row[1],
+        state=row[2],
+        detail=row[3],
+        opened_at=to_datetime(row[4]),
+        notified_at=None if row[5] is None else to_datetime(row[5]),
+        resolved_at=None if row[6] is None else to_datetime(row[6]),
+        notifications=row[7],
     )
 
 

@@ -38,16 +38,22 @@ from .base import (
     FINISHED_STATUSES,
     MAX_REJECTIONS,
     SCHEMA_VERSION,
+    SET_ASIDE_STATUSES,
+    AlarmTransition,
+    AlertRecord,
     Clock,
     DigestItem,
     InboxRecord,
+    InboxStats,
     InboxStatus,
     NewMessage,
+    PurgeCutoffs,
     Rejection,
     RejectionRecord,
     SubscriptionEvent,
     SubscriptionRecord,
     SubscriptionState,
+    alert_from_row,
     as_utc,
     check_identifier,
     check_limit,
@@ -137,6 +143,39 @@ _MIGRATIONS: Final[tuple[tuple[LiteralString, ...], ...]] = (
             created_at timestamptz NOT NULL
         )""",
     ),
+    # 4: statuses 'test' and 'stale'; the newest state change processed per alarm.
+    (
+        "ALTER TABLE {inbox} DROP CONSTRAINT inbox_status_check",
+        """ALTER TABLE {inbox} ADD CONSTRAINT inbox_status_check
+            CHECK (status IN ('received', 'processing', 'done', 'retrying', 'dead', 'test', 'stale'))""",
+        """CREATE TABLE {alarm_states} (
+            alarm_key text PRIMARY KEY,
+            state text NOT NULL,
+            state_change_time timestamptz NOT NULL,
+            message_id text NOT NULL,
+            updated_at timestamptz NOT NULL
+        )""",
+    ),
+    # 5: operational alerts, and signature failures (403s) per endpoint and minute.
+    (
+        """CREATE TABLE {alerts} (
+            kind text NOT NULL,
+            key text NOT NULL,
+            state text NOT NULL CHECK (state IN ('open', 'resolved')),
+            detail text NOT NULL,
+            opened_at timestamptz NOT NULL,
+            notified_at timestamptz,
+            resolved_at timestamptz,
+            notifications integer NOT NULL DEFAULT 0,
+            PRIMARY KEY (kind, key)
+        )""",
+        """CREATE TABLE {signature_failures} (
+            endpoint text NOT NULL,
+            minute timestamptz NOT NULL,
+            count integer NOT NULL,
+            PRIMARY KEY (endpoint, minute)
+        )""",
+    ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -144,6 +183,7 @@ _RECORD_COLUMNS: Final = (
     "message_id, endpoint, topic_arn, message_type, subject, body, raw_delivery, status, attempts, "
     "last_error, received_at, updated_at, next_attempt_at, lease_owner, lease_until"
 )
+_ALERT_COLUMNS: Final = "kind, key, state, detail, opened_at, notified_at, resolved_at, notifications"
 _SUBSCRIPTION_COLUMNS: Final = (
     "id, topic_arn, endpoint, state, message_id, subscription_arn, token, subscribe_url, detail, created_at"
 )
@@ -235,6 +275,70 @@ _STATEMENTS: Final[dict[str, LiteralString]] = {
         " RETURNING message_id),"
         " gone_actions AS (DELETE FROM {actions} AS a USING gone WHERE a.message_id = gone.message_id)"
         " SELECT count(*) FROM gone"
+    ),
+    # One batch of retention; SKIP LOCKED leaves rows a replay is changing right now alone.
+    "purge_batch": (
+        "WITH picked AS ("
+        " SELECT message_id FROM {inbox}"
+        " WHERE ((status IN ('done', 'test', 'stale') AND updated_at < %(done)s)"
+        "        OR (status = 'dead' AND updated_at < %(dead)s))"
+        "   AND received_at < %(notifications)s"
+        "   AND (message_type = 'Notification' OR received_at < %(confirmations)s)"
+        " LIMIT %(limit)s FOR UPDATE SKIP LOCKED),"
+        " gone AS (DELETE FROM {inbox} AS i USING picked WHERE i.message_id = picked.message_id"
+        " RETURNING i.message_id),"
+        " gone_actions AS (DELETE FROM {actions} AS a USING gone WHERE a.message_id = gone.message_id)"
+        " SELECT count(*) FROM gone"
+    ),
+    "stats": "SELECT status, count(*), min(received_at) FROM {inbox} GROUP BY status",
+    "database_bytes": (
+        "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class AS c"
+        " JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'"
+    ),
+    "last_received": "SELECT max(received_at) FROM {inbox} WHERE received_at >= %s AND endpoint = %s",
+    "oldest_unclaimed": (
+        "SELECT received_at FROM {inbox} WHERE status IN ('received', 'retrying', 'processing')"
+        " AND status = 'received' ORDER BY received_at, seq LIMIT 1"
+    ),
+    "open_alert": (
+        "INSERT INTO {alerts} AS a (kind, key, state, detail, opened_at, notified_at, resolved_at, notifications)"
+        " VALUES (%(kind)s, %(key)s, 'open', %(detail)s, %(now)s, %(now)s, NULL, 1)"
+        " ON CONFLICT (kind, key) DO UPDATE SET state = 'open', detail = excluded.detail,"
+        " opened_at = excluded.opened_at, notified_at = excluded.notified_at, resolved_at = NULL, notifications = 1"
+        " WHERE a.state = 'resolved'"
+        " RETURNING 1"
+    ),
+    "claim_reminder": (
+        "UPDATE {alerts} SET notified_at = %(now)s, notifications = notifications + 1"
+        " WHERE kind = %(kind)s AND key = %(key)s AND state = 'open'"
+        " AND (notified_at IS NULL OR notified_at < %(before)s)"
+        " RETURNING " + _ALERT_COLUMNS
+    ),
+    "resolve_alert": (
+        "UPDATE {alerts} SET state = 'resolved', resolved_at = %(now)s"
+        " WHERE kind = %(kind)s AND key = %(key)s AND state = 'open'"
+        " RETURNING " + _ALERT_COLUMNS
+    ),
+    "alert_unsent": "UPDATE {alerts} SET notified_at = NULL WHERE kind = %s AND key = %s",
+    "list_alerts": "SELECT " + _ALERT_COLUMNS + " FROM {alerts} ORDER BY opened_at, kind, key",
+    "list_open_alerts": (
+        "SELECT " + _ALERT_COLUMNS + " FROM {alerts} WHERE state = 'open' ORDER BY opened_at, kind, key"
+    ),
+    "add_signature_failures": (
+        "INSERT INTO {signature_failures} AS r (endpoint, minute, count) VALUES (%s, %s, %s)"
+        " ON CONFLICT (endpoint, minute) DO UPDATE SET count = r.count + excluded.count"
+    ),
+    "count_signature_failures": "SELECT endpoint, sum(count) FROM {signature_failures} WHERE minute >= %s GROUP BY endpoint",
+    "prune_signature_failures": "DELETE FROM {signature_failures} WHERE minute < %s",
+    "alarm_state_for_update": "SELECT state FROM {alarm_states} WHERE alarm_key = %s FOR UPDATE",
+    # Applied only if no newer change was recorded meanwhile: no row back means stale.
+    "record_alarm": (
+        "INSERT INTO {alarm_states} AS a (alarm_key, state, state_change_time, message_id, updated_at)"
+        " VALUES (%s, %s, %s, %s, %s)"
+        " ON CONFLICT (alarm_key) DO UPDATE SET state = excluded.state,"
+        " state_change_time = excluded.state_change_time, message_id = excluded.message_id,"
+        " updated_at = excluded.updated_at WHERE a.state_change_time <= excluded.state_change_time"
+        " RETURNING 1"
     ),
     "action_succeeded": "SELECT 1 FROM {actions} WHERE message_id = %s AND action_key = %s",
     "record_action": (
@@ -369,6 +473,9 @@ class PostgresStore:
             "digest": sql.Identifier(schema, "digest_items"),
             "rejections": sql.Identifier(schema, "rejections"),
             "versions": sql.Identifier(schema, "schema_version"),
+            "alarm_states": sql.Identifier(schema, "alarm_states"),
+            "alerts": sql.Identifier(schema, "alerts"),
+            "signature_failures": sql.Identifier(schema, "signature_failures"),
         }
         composed = {name: sql.SQL(text).format(**tables) for name, text in _STATEMENTS.items()}
         for version, statements in enumerate(_MIGRATIONS, start=1):
@@ -611,6 +718,22 @@ class PostgresStore:
         }
         return self._rowcount("defer", params) == 1
 
+    def set_aside(self, message_id: str, worker_id: str, *, status: InboxStatus, reason: str) -> bool:
+        if InboxStatus(status) not in SET_ASIDE_STATUSES:
+            raise ValueError(f"set_aside takes test or stale, not {status}")
+        return self._finish(message_id, worker_id, status, error=reason)
+
+    def record_alarm_state(
+        self, alarm_key: str, *, state: str, changed_at: datetime, message_id: str
+    ) -> AlarmTransition:
+        params = (alarm_key, state, as_utc(changed_at), message_id, self._now())
+        with self._connection() as conn, conn.transaction():
+            # The row lock makes two workers recording the same alarm take turns.
+            row = conn.execute(self._statements["alarm_state_for_update"], (alarm_key,)).fetchone()
+            previous = None if row is None else str(row[0])
+            applied = conn.execute(self._statements["record_alarm"], params).fetchone()
+        return AlarmTransition(stale=applied is None, previous_state=previous)
+
     # -- inspecting and administering ---------------------------------------------------------------
 
     # -- digests ------------------------------------------------------------------------------
@@ -686,6 +809,75 @@ class PostgresStore:
     def purge(self, *, older_than: datetime) -> int:
         row = self._fetchone("purge", (as_utc(older_than),))
         return int(row[0]) if row else 0
+
+    def purge_batch(self, cutoffs: PurgeCutoffs, *, limit: int = 500) -> int:
+        if check_limit(limit) == 0:
+            return 0
+        params = {
+            "done": as_utc(cutoffs.done_before),
+            "dead": as_utc(cutoffs.dead_before),
+            "notifications": as_utc(cutoffs.notification_tombstones_since),
+            "confirmations": as_utc(cutoffs.confirmation_tombstones_since),
+            "limit": limit,
+        }
+        row = self._fetchone("purge_batch", params)
+        return int(row[0]) if row else 0
+
+    def stats(self) -> InboxStats:
+        counts = dict.fromkeys(InboxStatus, 0)
+        oldest: dict[InboxStatus, datetime | None] = dict.fromkeys(InboxStatus, None)
+        for status, count, first in self._fetchall("stats"):
+            counts[InboxStatus(status)] = count
+            oldest[InboxStatus(status)] = _utc(first)
+        return InboxStats(counts=counts, oldest=oldest, database_bytes=self.database_bytes())
+
+    def last_received(self, endpoint: str, *, since: datetime) -> datetime | None:
+        row = self._fetchone("last_received", (as_utc(since), endpoint))
+        return None if row is None or row[0] is None else _utc(row[0])
+
+    def database_bytes(self) -> int:
+        row = self._fetchone("database_bytes", (self._schema,))
+        return int(row[0]) if row else 0
+
+    def oldest_unclaimed(self) -> datetime | None:
+        row = self._fetchone("oldest_unclaimed")
+        return None if row is None else _utc(row[0])
+
+    # -- alerts ------------------------------------------------------------------------------
+
+    def open_alert(self, kind: str, key: str, *, detail: str, now: datetime) -> bool:
+        params = {"kind": kind, "key": key, "detail": clean_text(detail), "now": as_utc(now)}
+        return self._fetchone("open_alert", params) is not None
+
+    def claim_reminder(
+        self, kind: str, key: str, *, now: datetime, last_before: datetime
+    ) -> AlertRecord | None:
+        params = {"kind": kind, "key": key, "now": as_utc(now), "before": as_utc(last_before)}
+        row = self._fetchone("claim_reminder", params)
+        return None if row is None else alert_from_row(row, _utc)
+
+    def resolve_alert(self, kind: str, key: str, *, now: datetime) -> AlertRecord | None:
+        row = self._fetchone("resolve_alert", {"kind": kind, "key": key, "now": as_utc(now)})
+        return None if row is None else alert_from_row(row, _utc)
+
+    def alert_unsent(self, kind: str, key: str) -> None:
+        self._rowcount("alert_unsent", (kind, key))
+
+    def list_alerts(self, *, open_only: bool = True) -> builtins.list[AlertRecord]:
+        rows = self._fetchall("list_open_alerts" if open_only else "list_alerts")
+        return [alert_from_row(row, _utc) for row in rows]
+
+    def add_signature_failures(self, endpoint: str, minute: datetime, count: int) -> None:
+        self._rowcount("add_signature_failures", (endpoint, as_utc(minute), count))
+
+    def count_signature_failures(self, since: datetime) -> dict[str, int]:
+        return {
+            endpoint: int(total)
+            for endpoint, total in self._fetchall("count_signature_failures", (as_utc(since),))
+        }
+
+    def prune_signature_failures(self, before: datetime) -> int:
+        return self._rowcount("prune_signature_failures", (as_utc(before),))
 
     # -- action ledger ----------------------------------------------------------------------------------
 

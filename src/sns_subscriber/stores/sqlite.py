@@ -29,16 +29,22 @@ from .base import (
     FINISHED_STATUSES,
     MAX_REJECTIONS,
     SCHEMA_VERSION,
+    SET_ASIDE_STATUSES,
+    AlarmTransition,
+    AlertRecord,
     Clock,
     DigestItem,
     InboxRecord,
+    InboxStats,
     InboxStatus,
     NewMessage,
+    PurgeCutoffs,
     Rejection,
     RejectionRecord,
     SubscriptionEvent,
     SubscriptionRecord,
     SubscriptionState,
+    alert_from_row,
     as_utc,
     check_limit,
     check_new_message,
@@ -52,6 +58,12 @@ from .base import (
 __all__ = ["SQLiteStore"]
 
 MEMORY: Final = ":memory:"
+
+#: The inbox columns of schema version 1, which migration 2 copies (frozen, like any migration).
+_V1_COLUMNS: Final = (
+    "seq, message_id, endpoint, topic_arn, message_type, subject, body, raw_delivery, status, attempts, "
+    "last_error, received_at, updated_at, next_attempt_at, lease_owner, lease_until"
+)
 
 # Each entry upgrades the schema by one version; entry i creates version i + 1.
 _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
@@ -127,6 +139,68 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             reason TEXT NOT NULL,
             created_at TEXT NOT NULL
         )""",
+    ),
+    # 4: statuses 'test' and 'stale'; the newest state change processed per alarm. SQLite
+    # cannot change a CHECK constraint in place: the table is rebuilt (same columns, rows,
+    # seq values and AUTOINCREMENT counter) and its indexes created again.
+    (
+        """CREATE TABLE inbox_rebuilt (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            message_id TEXT NOT NULL UNIQUE,
+            endpoint TEXT NOT NULL,
+            topic_arn TEXT NOT NULL,
+            message_type TEXT NOT NULL,
+            subject TEXT,
+            body BLOB NOT NULL,
+            raw_delivery INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'received'
+                CHECK (status IN ('received', 'processing', 'done', 'retrying', 'dead', 'test', 'stale')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            received_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            next_attempt_at TEXT,
+            lease_owner TEXT,
+            lease_until TEXT
+        )""",
+        f"INSERT INTO inbox_rebuilt ({_V1_COLUMNS}) SELECT {_V1_COLUMNS} FROM inbox",
+        # The old counter may be past every seq left (purged rows): keep it, not max(seq).
+        "DELETE FROM sqlite_sequence WHERE name = 'inbox_rebuilt'",
+        "UPDATE sqlite_sequence SET name = 'inbox_rebuilt' WHERE name = 'inbox'",
+        "DROP TABLE inbox",
+        "ALTER TABLE inbox_rebuilt RENAME TO inbox",
+        """CREATE INDEX inbox_pending ON inbox (received_at, seq)
+            WHERE status IN ('received', 'retrying', 'processing')""",
+        "CREATE INDEX inbox_status ON inbox (status, received_at, seq)",
+        "CREATE INDEX inbox_received ON inbox (received_at, seq)",
+        """CREATE TABLE alarm_states (
+            alarm_key TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            state_change_time TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        ) WITHOUT ROWID""",
+    ),
+    # 5: operational alerts, and signature failures (403s) per endpoint and minute (bounded: the
+    # endpoints are configured, and old minutes are pruned).
+    (
+        """CREATE TABLE alerts (
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('open', 'resolved')),
+            detail TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            notified_at TEXT,
+            resolved_at TEXT,
+            notifications INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (kind, key)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE signature_failures (
+            endpoint TEXT NOT NULL,
+            minute TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (endpoint, minute)
+        ) WITHOUT ROWID""",
     ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
@@ -208,6 +282,37 @@ _REPLAY_SET: Final = """
         updated_at = ?"""
 _REPLAY_ONE: Final = _REPLAY_SET + " WHERE message_id = ? AND status IN ('done', 'dead')"
 _REPLAY_STATUS: Final = _REPLAY_SET + " WHERE status = ?"
+_ALERT_COLUMNS: Final = "kind, key, state, detail, opened_at, notified_at, resolved_at, notifications"
+_OPEN_ALERT: Final = """
+    INSERT INTO alerts (kind, key, state, detail, opened_at, notified_at, resolved_at, notifications)
+    VALUES (:kind, :key, 'open', :detail, :now, :now, NULL, 1)
+    ON CONFLICT (kind, key) DO UPDATE SET state = 'open', detail = excluded.detail, opened_at = excluded.opened_at,
+        notified_at = excluded.notified_at, resolved_at = NULL, notifications = 1
+    WHERE alerts.state = 'resolved'
+    RETURNING 1"""
+_CLAIM_REMINDER: Final = f"""
+    UPDATE alerts SET notified_at = :now, notifications = notifications + 1
+    WHERE kind = :kind AND key = :key AND state = 'open' AND (notified_at IS NULL OR notified_at < :before)
+    RETURNING {_ALERT_COLUMNS}"""
+_RESOLVE_ALERT: Final = f"""
+    UPDATE alerts SET state = 'resolved', resolved_at = :now
+    WHERE kind = :kind AND key = :key AND state = 'open'
+    RETURNING {_ALERT_COLUMNS}"""
+_RECORD_ALARM: Final = """
+    INSERT INTO alarm_states (alarm_key, state, state_change_time, message_id, updated_at) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (alarm_key) DO UPDATE SET state = excluded.state, state_change_time = excluded.state_change_time,
+        message_id = excluded.message_id, updated_at = excluded.updated_at"""
+# One batch of retention: the rows are picked through the status index, oldest first, and
+# deleted in the same short write transaction.
+_PURGE_BATCH: Final = """
+    DELETE FROM inbox WHERE seq IN (
+        SELECT seq FROM inbox
+        WHERE ((status IN ('done', 'test', 'stale') AND updated_at < :done)
+               OR (status = 'dead' AND updated_at < :dead))
+          AND received_at < :notifications
+          AND (message_type = 'Notification' OR received_at < :confirmations)
+        LIMIT :limit)
+    RETURNING message_id"""
 
 # Primary result codes that mean "the database cannot be used right now", not "the SQL is
 # wrong": locked past the busy timeout, I/O error, disk full, file unreadable or read-only.
@@ -636,6 +741,24 @@ class SQLiteStore:
                 [*params, worker_id, *ids],
             ).rowcount
 
+    def set_aside(self, message_id: str, worker_id: str, *, status: InboxStatus, reason: str) -> bool:
+        if InboxStatus(status) not in SET_ASIDE_STATUSES:
+            raise ValueError(f"set_aside takes test or stale, not {status}")
+        return self._finish(message_id, worker_id, status, error=reason)
+
+    def record_alarm_state(
+        self, alarm_key: str, *, state: str, changed_at: datetime, message_id: str
+    ) -> AlarmTransition:
+        changed = _ts(changed_at)
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT state, state_change_time FROM alarm_states WHERE alarm_key = ?", (alarm_key,)
+            ).fetchone()
+            if row is not None and row[1] > changed:
+                return AlarmTransition(stale=True, previous_state=row[0])
+            conn.execute(_RECORD_ALARM, (alarm_key, state, changed, message_id, _ts(self._now())))
+        return AlarmTransition(stale=False, previous_state=None if row is None else row[0])
+
     # -- inspecting and administering --------------------------------------------------------
 
     def get(self, message_id: str) -> InboxRecord | None:
@@ -693,6 +816,115 @@ class SQLiteStore:
                 conn.execute(
                     "DELETE FROM inbox WHERE status IN ('done', 'dead') AND updated_at < ?", (cutoff,)
                 ).rowcount
+            )
+
+    def purge_batch(self, cutoffs: PurgeCutoffs, *, limit: int = 500) -> int:
+        if check_limit(limit) == 0:
+            return 0
+        params = {
+            "done": _ts(cutoffs.done_before),
+            "dead": _ts(cutoffs.dead_before),
+            "notifications": _ts(cutoffs.notification_tombstones_since),
+            "confirmations": _ts(cutoffs.confirmation_tombstones_since),
+            "limit": limit,
+        }
+        with self._write() as conn:
+            gone = [(row[0],) for row in conn.execute(_PURGE_BATCH, params).fetchall()]
+            if gone:
+                conn.executemany("DELETE FROM inbox_actions WHERE message_id = ?", gone)
+        return len(gone)
+
+    def stats(self) -> InboxStats:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT status, count(*), min(received_at) FROM inbox GROUP BY status"
+            ).fetchall()
+        counts = dict.fromkeys(InboxStatus, 0)
+        oldest: dict[InboxStatus, datetime | None] = dict.fromkeys(InboxStatus, None)
+        for status, count, first in rows:
+            counts[InboxStatus(status)] = count
+            oldest[InboxStatus(status)] = _dt(first)
+        return InboxStats(counts=counts, oldest=oldest, database_bytes=self.database_bytes())
+
+    def last_received(self, endpoint: str, *, since: datetime) -> datetime | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT max(received_at) FROM inbox INDEXED BY inbox_received WHERE received_at >= ? AND endpoint = ?",
+                (_ts(since), endpoint),
+            ).fetchone()
+        return None if row is None or row[0] is None else _dt(row[0])
+
+    def database_bytes(self) -> int:
+        with self._read() as conn:
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        size = int(pages * page_size)
+        if not self._memory:
+            with contextlib.suppress(OSError):  # no WAL file right now
+                size += os.stat(self._path + "-wal").st_size
+        return size
+
+    def oldest_unclaimed(self) -> datetime | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT received_at FROM inbox INDEXED BY inbox_pending "
+                "WHERE status IN ('received', 'retrying', 'processing') AND status = 'received' "
+                "ORDER BY received_at, seq LIMIT 1"
+            ).fetchone()
+        return None if row is None else _dt(row[0])
+
+    # -- alerts ------------------------------------------------------------------------------
+
+    def open_alert(self, kind: str, key: str, *, detail: str, now: datetime) -> bool:
+        params = {"kind": kind, "key": key, "detail": clean_text(detail), "now": _ts(now)}
+        with self._write() as conn:
+            return conn.execute(_OPEN_ALERT, params).fetchone() is not None
+
+    def claim_reminder(
+        self, kind: str, key: str, *, now: datetime, last_before: datetime
+    ) -> AlertRecord | None:
+        params = {"kind": kind, "key": key, "now": _ts(now), "before": _ts(last_before)}
+        with self._write() as conn:
+            row = conn.execute(_CLAIM_REMINDER, params).fetchone()
+        return None if row is None else alert_from_row(row, _dt)
+
+    def resolve_alert(self, kind: str, key: str, *, now: datetime) -> AlertRecord | None:
+        with self._write() as conn:
+            row = conn.execute(_RESOLVE_ALERT, {"kind": kind, "key": key, "now": _ts(now)}).fetchone()
+        return None if row is None else alert_from_row(row, _dt)
+
+    def alert_unsent(self, kind: str, key: str) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE alerts SET notified_at = NULL WHERE kind = ? AND key = ?", (kind, key))
+
+    def list_alerts(self, *, open_only: bool = True) -> builtins.list[AlertRecord]:
+        where = "WHERE state = 'open' " if open_only else ""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_ALERT_COLUMNS} FROM alerts {where}ORDER BY opened_at, kind, key"
+            ).fetchall()
+        return [alert_from_row(row, _dt) for row in rows]
+
+    def add_signature_failures(self, endpoint: str, minute: datetime, count: int) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO signature_failures (endpoint, minute, count) VALUES (?, ?, ?) "
+                "ON CONFLICT (endpoint, minute) DO UPDATE SET count = count + excluded.count",
+                (endpoint, _ts(minute), count),
+            )
+
+    def count_signature_failures(self, since: datetime) -> dict[str, int]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT endpoint, sum(count) FROM signature_failures WHERE minute >= ? GROUP BY endpoint",
+                (_ts(since),),
+            ).fetchall()
+        return {endpoint: int(total) for endpoint, total in rows}
+
+    def prune_signature_failures(self, before: datetime) -> int:
+        with self._write() as conn:
+            return int(
+                conn.execute("DELETE FROM signature_failures WHERE minute < ?", (_ts(before),)).rowcount
             )
 
     # -- action ledger ----------------------------------------------------------------------
