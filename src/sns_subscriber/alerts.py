@@ -309,7 +309,9 @@ class AlertEvaluator:
 
     def _dead_letters(self) -> list[Condition]:
         found = []
-        for record in self.store.list_messages(status=InboxStatus.DEAD, limit=self.settings.dead_letter_limit):
+        for record in self.store.list_messages(
+            status=InboxStatus.DEAD, limit=self.settings.dead_letter_limit
+        ):
             command = self.settings.replay_command.format(message_id=record.message_id)
             detail = (
                 f"Message {record.message_id} on endpoint {record.endpoint} is dead after "
