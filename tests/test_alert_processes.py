@@ -49,10 +49,19 @@ def test_worker_and_serve_processes_send_each_alert_once(sns_kit: SNSTestKit, tm
     )
     store = open_store(f"sqlite:///{db}")
     try:
-        fields = sns_kit.notification(TEST_TOPIC_ARN, "hello", message_id="dead-1")
-        store.add(message("dead-1", body=sns_kit.body(fields), topic_arn=TEST_TOPIC_ARN, endpoint="/sns"))
+        fields = sns_kit.notification(
+            TEST_TOPIC_ARN, "hello", message_id="00000000-0000-4000-8000-0000000dead1"
+        )
+        store.add(
+            message(
+                "00000000-0000-4000-8000-0000000dead1",
+                body=sns_kit.body(fields),
+                topic_arn=TEST_TOPIC_ARN,
+                endpoint="/sns",
+            )
+        )
         store.claim("w", limit=1)
-        store.fail("dead-1", "w", error="boom")
+        store.fail("00000000-0000-4000-8000-0000000dead1", "w", error="boom")
     finally:
         store.close()
 
@@ -67,7 +76,7 @@ def test_worker_and_serve_processes_send_each_alert_once(sns_kit: SNSTestKit, tm
     finally:
         _stop(worker)
     assert worker.returncode == 0
-    assert len(mails()) == 1 and "ALERT: dead letter: dead-1" in mails()[0]
+    assert len(mails()) == 1 and "ALERT: dead letter: 00000000-0000-4000-8000-0000000dead1" in mails()[0]
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -78,15 +87,15 @@ def test_worker_and_serve_processes_send_each_alert_once(sns_kit: SNSTestKit, tm
     try:
         time.sleep(1.5)  # a restart: the open alert is not sent again
         assert len(mails()) == 1
-        subprocess.run([*command, "inbox", "replay", "dead-1", "--config", str(config)], check=True,
+        subprocess.run([*command, "inbox", "replay", "00000000-0000-4000-8000-0000000dead1", "--config", str(config)], check=True,
                        capture_output=True)  # fmt: skip
         _wait(lambda: len(mails()) == 2, "the resolution e-mail from serve")
     finally:
         _stop(serve)
     store = open_store(f"sqlite:///{db}")
     try:
-        record = store.get("dead-1")
+        record = store.get("00000000-0000-4000-8000-0000000dead1")
         assert record is not None and str(record.status) == "done"  # serve's worker processed it
     finally:
         store.close()
-    assert "RESOLVED: dead letter: dead-1" in "".join(mails())
+    assert "RESOLVED: dead letter: 00000000-0000-4000-8000-0000000dead1" in "".join(mails())

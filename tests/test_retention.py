@@ -59,7 +59,9 @@ def test_inbox_purge_with_a_tiny_age_does_not_reopen_the_replay_window(
     """Attack: an operator (or a cron job) runs `inbox purge --older-than 0`; an attacker who
     captured a message replays it minutes later, inside the verification window. The purge
     must keep its MessageId, so the copy is a duplicate and no action runs twice."""
-    fields = sns_kit.notification(TEST_TOPIC_ARN, "budget exceeded", message_id="m-replayed")
+    fields = sns_kit.notification(
+        TEST_TOPIC_ARN, "budget exceeded", message_id="00000000-0000-4000-8000-00000000beef"
+    )
     subscriber = runtime.subscribers[PATH]
     assert subscriber.handle(post(fields)).result == "accepted"
     assert runtime.worker().drain() == 1

@@ -52,7 +52,7 @@ def mails(outbox: Path) -> list[Message]:
 
 
 def subjects(outbox: Path) -> list[str]:
-    return [str(m["Subject"]) for m in mails(outbox)]
+    return [" ".join(str(m["Subject"]).split()) for m in mails(outbox)]
 
 
 def sns_body(message_id: str, sent: Any) -> bytes:
@@ -69,15 +69,20 @@ class Scenario:
 
 
 def _dead_start(store: InboxStore, clock: FakeClock) -> None:
-    store.add(message("dead-1", body=sns_body("dead-1", clock())))
+    store.add(
+        message(
+            "00000000-0000-4000-8000-0000000dead1",
+            body=sns_body("00000000-0000-4000-8000-0000000dead1", clock()),
+        )
+    )
     store.claim("w", limit=1)
-    store.fail("dead-1", "w", error="SMTPRecipientsRefused: 550 no such user")
+    store.fail("00000000-0000-4000-8000-0000000dead1", "w", error="SMTPRecipientsRefused: 550 no such user")
 
 
 def _dead_stop(store: InboxStore, clock: FakeClock) -> None:
-    assert store.replay("dead-1")
+    assert store.replay("00000000-0000-4000-8000-0000000dead1")
     store.claim("w", limit=1)
-    store.complete("dead-1", "w")
+    store.complete("00000000-0000-4000-8000-0000000dead1", "w")
 
 
 def _silence_start(store: InboxStore, clock: FakeClock) -> None:
@@ -147,7 +152,7 @@ def _stalled_stop(store: InboxStore, clock: FakeClock) -> None:
 
 
 SCENARIOS = [
-    Scenario(AlertKind.DEAD_LETTER, "dead-1", _dead_start, _dead_stop),
+    Scenario(AlertKind.DEAD_LETTER, "00000000-0000-4000-8000-0000000dead1", _dead_start, _dead_stop),
     Scenario(AlertKind.SILENCE, ENDPOINT, _silence_start, _silence_stop),
     Scenario(AlertKind.LAG, ENDPOINT, _lag_start, _lag_stop),
     Scenario(AlertKind.SIGNATURE_FAILURES, ENDPOINT, _probes_start, _probes_stop),
@@ -187,7 +192,9 @@ def test_alert_opens_once_reminds_survives_a_restart_and_resolves(
     assert evaluator.evaluate() == []  # once
     assert len(mails(outbox)) == 1
     first = mails(outbox)[0]
-    assert first["To"] == "ops@example.com" and str(first["Subject"]).startswith("[sns-subscriber] ALERT")
+    assert first["To"] == "ops@example.com" and " ".join(str(first["Subject"]).split()).startswith(
+        "[sns-subscriber] ALERT"
+    )
     # A restart (new store connection, new evaluator) does not send it again.
     store = make_store()
     evaluator = AlertEvaluator(store, settings(scenario.kind), notify, clock=clock)
@@ -220,16 +227,21 @@ def test_a_dead_letter_alert_names_the_message_producer_error_and_replay_command
 ) -> None:
     sent: list[AlertNotice] = []
     store = make_store()
-    fields = sns_kit.notification(TEST_TOPIC_ARN, samples.budget_alert()[1], message_id="dead-1")
-    store.add(message("dead-1", body=sns_kit.body(fields)))
+    fields = sns_kit.notification(
+        TEST_TOPIC_ARN, samples.budget_alert()[1], message_id="00000000-0000-4000-8000-0000000dead1"
+    )
+    store.add(message("00000000-0000-4000-8000-0000000dead1", body=sns_kit.body(fields)))
     store.claim("w", limit=1)
-    store.fail("dead-1", "w", error="SMTPRecipientsRefused: 550 no such user")
+    store.fail("00000000-0000-4000-8000-0000000dead1", "w", error="SMTPRecipientsRefused: 550 no such user")
     AlertEvaluator(store, settings(AlertKind.DEAD_LETTER), sent.append, clock=clock).evaluate()
     (notice,) = sent
-    assert "dead-1" in notice.detail and ENDPOINT in notice.detail
+    assert "00000000-0000-4000-8000-0000000dead1" in notice.detail and ENDPOINT in notice.detail
     assert "Producer: budgets" in notice.detail
     assert "SMTPRecipientsRefused: 550 no such user" in notice.detail
-    assert "sns-subscriber inbox replay dead-1 --config /etc/sns-subscriber.toml" in notice.detail
+    assert (
+        "sns-subscriber inbox replay 00000000-0000-4000-8000-0000000dead1 --config /etc/sns-subscriber.toml"
+        in notice.detail
+    )
 
 
 def test_an_unsent_notification_is_sent_at_the_next_evaluation(
@@ -275,7 +287,9 @@ def test_alerts_reach_a_real_smtp_server(make_store: StoreFactory, clock: FakeCl
         for close in closers:
             close()
         assert len(mailbox.messages) == 1
-        assert "dead letter: dead-1" in str(mailbox.messages[0]["Subject"])
+        assert "dead letter: 00000000-0000-4000-8000-0000000dead1" in " ".join(
+            str(mailbox.messages[0]["Subject"]).split()
+        )
         assert mailbox.envelopes[0][1] == ["ops@example.com"]
 
 
@@ -370,7 +384,9 @@ def test_two_processes_never_send_the_same_alert_twice(
         assert process.returncode == 0, output.decode()
     sent = mails(tmp_path / "outbox-0") + mails(tmp_path / "outbox-1")
     openings = sorted(
-        str(m["Subject"]) for m in sent if str(m["Subject"]).startswith("[sns-subscriber] ALERT")
+        " ".join(str(m["Subject"]).split())
+        for m in sent
+        if " ".join(str(m["Subject"]).split()).startswith("[sns-subscriber] ALERT")
     )
     assert [subject.split(": ")[1] for subject in openings] == sorted(
         ["dead letter", "endpoint silent", "SNS delivering late", "signature failures", "subscription pending",
@@ -378,7 +394,7 @@ def test_two_processes_never_send_the_same_alert_twice(
     )  # fmt: skip
     numbered = [
         (
-            str(m["Subject"]).split(": ", 1)[1],
+            " ".join(str(m["Subject"]).split()).split(": ", 1)[1],
             str(m.get_payload()).rsplit("notification ", 1)[1].strip(" )\n"),
         )
         for m in sent
@@ -408,14 +424,17 @@ def test_dead_letters_beyond_one_rounds_limit_stay_open(make_store: StoreFactory
     _dead_start(store, clock)
     AlertEvaluator(store, settings(AlertKind.DEAD_LETTER), sent.append, clock=clock).evaluate()
     clock.advance(10)
-    store.add(message("dead-2"))
+    store.add(message("00000000-0000-4000-8000-0000000dead2"))
     store.claim("w", limit=1)
-    store.fail("dead-2", "w", error="boom")
+    store.fail("00000000-0000-4000-8000-0000000dead2", "w", error="boom")
     narrow = AlertSettings(enabled=frozenset({AlertKind.DEAD_LETTER}), dead_letter_limit=1)
     assert [(n.key, n.phase) for n in AlertEvaluator(store, narrow, sent.append, clock=clock).evaluate()] == [
-        ("dead-2", "opened")
+        ("00000000-0000-4000-8000-0000000dead2", "opened")
     ]
-    assert {a.key for a in store.list_alerts()} == {"dead-1", "dead-2"}
+    assert {a.key for a in store.list_alerts()} == {
+        "00000000-0000-4000-8000-0000000dead1",
+        "00000000-0000-4000-8000-0000000dead2",
+    }
 
 
 def test_a_message_after_a_restart_resolves_the_silence_at_once(
