@@ -80,6 +80,8 @@ class Worker:
         #: means it had succeeded on an earlier attempt and was not run again.
         self.on_action = on_action
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: The producer detected for the message being processed, recorded when it finishes.
+        self._producer: str | None = None
         self.stopping = threading.Event()
 
     # -- running -----------------------------------------------------------------------
@@ -126,11 +128,14 @@ class Worker:
 
     def process(self, record: InboxRecord) -> str:
         """Run the handlers of one claimed message; return its new status."""
+        self._producer = None
         try:
             unrecorded = self._run_handlers(record)
         except Exception as exc:  # a handler's failure is data: retry or dead, never a crash
             return self._failed(record, exc)
-        if not self.store.complete(record.message_id, self.worker_id, actions=unrecorded):
+        if not self.store.complete(
+            record.message_id, self.worker_id, actions=unrecorded, producer=self._producer
+        ):
             logger.warning("lease of %s was lost before completion", record.message_id)
             return "lost"
         self._report(record.message_id, "done")
@@ -155,6 +160,7 @@ class Worker:
             if record.message_type == "Notification"
             else None
         )
+        self._producer = None if event is None else event.producer
         routes = self.router.match(
             record.message_type,
             record.topic_arn,
@@ -209,7 +215,7 @@ class Worker:
                 record.attempts,
                 error,
             )
-            self.store.fail(record.message_id, self.worker_id, error=error)
+            self.store.fail(record.message_id, self.worker_id, error=error, producer=self._producer)
             self._report(record.message_id, "dead")
             return "dead"
         delay = self.retry.delay(record.attempts)
@@ -220,7 +226,9 @@ class Worker:
             delay,
             error,
         )
-        self.store.retry(record.message_id, self.worker_id, error=error, delay_seconds=delay)
+        self.store.retry(
+            record.message_id, self.worker_id, error=error, delay_seconds=delay, producer=self._producer
+        )
         self._report(record.message_id, "retrying")
         return "retrying"
 
