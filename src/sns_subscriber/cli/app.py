@@ -17,6 +17,7 @@ _COMMANDS = {
     "doctor": "service:doctor",
     "simulate": "simulate:simulate",
     "config-reference": "service:config_reference",
+    "console": "console:console",
 }
 
 

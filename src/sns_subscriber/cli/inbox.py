@@ -10,9 +10,8 @@ from typing import Any
 
 import click
 
-from ..confirmation import make_confirmer
 from ..exceptions import SNSSubscriberError
-from ..messages import SubscriptionConfirmation
+from ..service.operations import NotFoundError, WrongStateError, confirm_pending, replay_message
 from ..service.runtime import open_configured_store
 from .common import config_option, load, one_line_errors
 
@@ -107,12 +106,10 @@ def inbox_replay(config_path: Path, message_id: str | None, status: str | None, 
     store = open_configured_store(load(config_path))
     try:
         if message_id is not None:
-            if store.get(message_id) is None:
-                raise click.ClickException(f"no message {message_id!r} in the inbox")
-            if force:
-                store.forget_actions(message_id)
-            if not store.replay(message_id):
-                raise click.ClickException(f"message {message_id} is not done or dead; nothing to replay")
+            try:
+                replay_message(store, message_id, force=force)
+            except (NotFoundError, WrongStateError) as exc:
+                raise click.ClickException(str(exc)) from None
             click.echo(f"replaying {message_id}")
         else:
             assert status is not None
@@ -182,40 +179,14 @@ def subscriptions_ls(config_path: Path, as_json: bool) -> None:
 @one_line_errors
 def subscriptions_confirm(config_path: Path, subscription_id: int, mode: str) -> None:
     """Confirm a pending subscription (manual mode) by its id from `subscriptions ls`."""
-    from ..stores import SubscriptionEvent, SubscriptionState  # noqa: PLC0415
-
     store = open_configured_store(load(config_path))
     try:
-        record = store.get_subscription(subscription_id)
-        if record is None:
-            raise click.ClickException(f"no subscription event {subscription_id}")
-        if record.state != SubscriptionState.PENDING or not record.token or not record.subscribe_url:
-            raise click.ClickException(f"subscription event {subscription_id} is {record.state}, not pending")
-        message = SubscriptionConfirmation(
-            message_id=record.message_id,
-            topic_arn=record.topic_arn,
-            message="",
-            timestamp="",
-            signature_version="",
-            signature="",
-            signing_cert_url="",
-            token=record.token,
-            subscribe_url=record.subscribe_url,
-        )
         try:
-            result = make_confirmer(mode).confirm(message)
+            record = confirm_pending(store, subscription_id, mode=mode)
+        except (NotFoundError, WrongStateError) as exc:
+            raise click.ClickException(str(exc)) from None
         except SNSSubscriberError as exc:
             raise click.ClickException(f"confirmation failed: {exc.reason}") from None
-        store.record_subscription(
-            SubscriptionEvent(
-                topic_arn=record.topic_arn,
-                endpoint=record.endpoint,
-                state=SubscriptionState.CONFIRMED,
-                message_id=record.message_id,
-                subscription_arn=result.subscription_arn,
-                detail=f"manual {mode}",
-            )
-        )
-        click.echo(f"confirmed {record.topic_arn} ({result.subscription_arn or 'no ARN returned'})")
+        click.echo(f"confirmed {record.topic_arn} ({record.subscription_arn or 'no ARN returned'})")
     finally:
         store.close()

@@ -8,6 +8,7 @@ import threading
 import warnings
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -36,7 +37,16 @@ def serve(config_path: Path, host: str | None, port: int | None, no_worker: bool
     config = load(config_path)
     configure_logging(config.get("service.log_format"), config.get("service.log_level"))
     warnings.simplefilter("always", InsecurePolicyWarning)
+    console_app = None
+    if config.get("console.enabled"):
+        from ..service.console import console_token  # noqa: PLC0415
+
+        console_token(config)  # no token: refuse to start at all
     runtime = build_runtime(config)
+    if config.get("console.enabled"):
+        from ..service.console import console_from_config  # noqa: PLC0415
+
+        console_app = console_from_config(config, runtime.store)
     app = create_app(runtime, run_worker=not no_worker and config.get("service.worker"))
     # What exists now (modules, configuration, caches) lives as long as the process: keep the
     # collector from rescanning it, a pause every request in flight would wait for.
@@ -46,16 +56,21 @@ def serve(config_path: Path, host: str | None, port: int | None, no_worker: bool
     # the handler that was installed before it; a no-op there makes a graceful stop exit 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _after_graceful_shutdown)
-    uvicorn.run(
-        app,
-        host=host or config.get("service.host"),
-        port=port or config.get("service.port"),
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=30,
-        server_header=False,
-    )
+    options: dict[str, Any] = {
+        "host": host or config.get("service.host"),
+        "port": port or config.get("service.port"),
+        "log_config": None,
+        "access_log": False,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 30,
+        "server_header": False,
+    }
+    if console_app is None:
+        uvicorn.run(app, **options)
+    else:
+        from ..service.console.server import serve_with_console  # noqa: PLC0415
+
+        serve_with_console(uvicorn.Config(app, **options), console_app, config)
 
 
 def _after_graceful_shutdown(_signum: int, _frame: FrameType | None) -> None:

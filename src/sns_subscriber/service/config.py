@@ -90,6 +90,11 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     S("endpoints[]", "basic_auth_password_env", "str", None, "Environment variable holding the basic-auth password."),
     S("endpoints[]", "allow_raw_delivery", "bool", False, "Accept raw message delivery (needs basic auth)."),
     S("endpoints[]", "inline", "bool", False, "Run handlers before answering (after the message is stored)."),
+    S("console", "enabled", "bool", False, "Serve the operator console (web pages and JSON API) from `serve`, on its own listener."),
+    S("console", "host", "str", "127.0.0.1", "Address the console binds to (keep it private: loopback or an admin network)."),
+    S("console", "port", "int", 8081, "Port of the console; never the SNS port."),
+    S("console", "token_env", "str", "SNS_SUBSCRIBER_CONSOLE_TOKEN", "Environment variable holding the console's admin token (16 characters or more)."),
+    S("console", "session_hours", "float", 8.0, "How long a browser login lasts."),
     S("budget_owners[]", "budget", "str", None, "Glob on the budget name, e.g. team-a-*.", required=True),
     S("budget_owners[]", "email", "str", None, "Owner's e-mail address.", required=True),
     S("budget_owners[]", "name", "str", None, "Owner's name for the greeting."),
@@ -296,6 +301,20 @@ def _validate(config: Config) -> None:
     if not 0 < config.get("service.port") < 65536:
         raise ConfigurationError(
             f"{source}: service.port must be 1-65535", value=str(config.get("service.port"))
+        )
+    if not 0 < config.get("console.port") < 65536:
+        raise ConfigurationError(
+            f"{source}: console.port must be 1-65535", value=str(config.get("console.port"))
+        )
+    if config.get("console.enabled") and config.get("console.port") == config.get("service.port"):
+        raise ConfigurationError(
+            f"{source}: console.port must differ from service.port: the SNS port never serves the console",
+            value=str(config.get("console.port")),
+        )
+    if not 0 < config.get("console.session_hours") <= 24 * 30:
+        raise ConfigurationError(
+            f"{source}: console.session_hours must be more than 0 and at most 720",
+            value=str(config.get("console.session_hours")),
         )
     paths = [e.path for e in config.endpoints]
     for endpoint in config.endpoints:

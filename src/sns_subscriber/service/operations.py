@@ -1,0 +1,77 @@
+"""What an operator does to the inbox, written once for the CLI and the console.
+
+``sns-subscriber inbox replay`` / ``subscriptions confirm`` and the console's buttons and
+JSON API call these functions, so there is one way to replay a message and one way to
+confirm a pending subscription.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..confirmation import make_confirmer
+from ..messages import SubscriptionConfirmation
+
+if TYPE_CHECKING:
+    from ..stores import InboxStore, SubscriptionRecord
+
+__all__ = ["NotFoundError", "WrongStateError", "confirm_pending", "replay_message"]
+
+
+class NotFoundError(LookupError):
+    """No message or subscription event with that id."""
+
+
+class WrongStateError(ValueError):
+    """The message or subscription is not in a state the operation applies to."""
+
+
+def replay_message(store: InboxStore, message_id: str, *, force: bool = False) -> None:
+    """Queue a DONE or DEAD message for processing again; ``force`` also forgets the actions
+    that already succeeded for it (e-mails are sent again)."""
+    if store.get(message_id) is None:
+        raise NotFoundError(f"no message {message_id!r} in the inbox")
+    if force:
+        store.forget_actions(message_id)
+    if not store.replay(message_id):
+        raise WrongStateError(f"message {message_id} is not done or dead; nothing to replay")
+
+
+def confirm_pending(
+    store: InboxStore, subscription_id: int, *, mode: str, trusted_hosts: frozenset[str] = frozenset()
+) -> SubscriptionRecord:
+    """Confirm the pending subscription recorded as event ``subscription_id`` (``mode`` is
+    ``url``, ``api`` or ``auto``) and record the CONFIRMED event, which is returned.
+
+    Raises :class:`NotFoundError`, :class:`WrongStateError`, or the confirmer's
+    :class:`~sns_subscriber.exceptions.SNSSubscriberError` when SNS refuses or cannot be reached.
+    """
+    from ..stores import SubscriptionEvent, SubscriptionState  # noqa: PLC0415 - keeps `verify` light
+
+    record = store.get_subscription(subscription_id)
+    if record is None:
+        raise NotFoundError(f"no subscription event {subscription_id}")
+    if record.state != SubscriptionState.PENDING or not record.token or not record.subscribe_url:
+        raise WrongStateError(f"subscription event {subscription_id} is {record.state}, not pending")
+    message = SubscriptionConfirmation(
+        message_id=record.message_id,
+        topic_arn=record.topic_arn,
+        message="",
+        timestamp="",
+        signature_version="",
+        signature="",
+        signing_cert_url="",
+        token=record.token,
+        subscribe_url=record.subscribe_url,
+    )
+    result = make_confirmer(mode, trusted_hosts=trusted_hosts).confirm(message)
+    return store.record_subscription(
+        SubscriptionEvent(
+            topic_arn=record.topic_arn,
+            endpoint=record.endpoint,
+            state=SubscriptionState.CONFIRMED,
+            message_id=record.message_id,
+            subscription_arn=result.subscription_arn,
+            detail=f"manual {mode}",
+        )
+    )
