@@ -217,10 +217,14 @@ class AutoConfirmer:
 
 
 class ManualConfirmer:
-    """Record the request as pending; confirm later with ``sns-subscriber subscriptions confirm``."""
+    """Record the request as pending; confirm later with ``sns-subscriber subscriptions confirm``
+    or the console. ``trusted_hosts`` are the extra hosts a later URL confirmation accepts."""
+
+    def __init__(self, *, trusted_hosts: frozenset[str] = frozenset()) -> None:
+        self.trusted_hosts = trusted_hosts
 
     def confirm(self, message: SubscriptionConfirmation) -> ConfirmResult:
-        check_subscribe_url(message)  # refuse to even store an unusable URL
+        check_subscribe_url(message, trusted_hosts=self.trusted_hosts)  # refuse to store an unusable URL
         return ConfirmResult(False, None, "manual")
 
 
@@ -236,5 +240,5 @@ def make_confirmer(
             ApiConfirmer(endpoint_url=endpoint_url), UrlConfirmer(trusted_hosts=trusted_hosts)
         )
     if mode == "manual":
-        return ManualConfirmer()
+        return ManualConfirmer(trusted_hosts=trusted_hosts)
     raise ConfigurationError(f"confirm must be one of {', '.join(CONFIRM_MODES)}", value=mode)

@@ -11,7 +11,13 @@ from typing import Any
 import click
 
 from ..exceptions import SNSSubscriberError
-from ..service.operations import NotFoundError, WrongStateError, confirm_pending, replay_message
+from ..service.operations import (
+    NotFoundError,
+    WrongStateError,
+    confirm_pending,
+    replay_message,
+    trusted_hosts,
+)
 from ..service.runtime import open_configured_store
 from .common import config_option, load, one_line_errors
 
@@ -179,10 +185,11 @@ def subscriptions_ls(config_path: Path, as_json: bool) -> None:
 @one_line_errors
 def subscriptions_confirm(config_path: Path, subscription_id: int, mode: str) -> None:
     """Confirm a pending subscription (manual mode) by its id from `subscriptions ls`."""
-    store = open_configured_store(load(config_path))
+    config = load(config_path)
+    store = open_configured_store(config)
     try:
         try:
-            record = confirm_pending(store, subscription_id, mode=mode)
+            record = confirm_pending(store, subscription_id, mode=mode, trusted_hosts=trusted_hosts(config))
         except (NotFoundError, WrongStateError) as exc:
             raise click.ClickException(str(exc)) from None
         except SNSSubscriberError as exc:

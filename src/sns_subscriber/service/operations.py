@@ -14,8 +14,9 @@ from ..messages import SubscriptionConfirmation
 
 if TYPE_CHECKING:
     from ..stores import InboxStore, SubscriptionRecord
+    from .config import Config
 
-__all__ = ["NotFoundError", "WrongStateError", "confirm_pending", "replay_message"]
+__all__ = ["NotFoundError", "WrongStateError", "confirm_pending", "replay_message", "trusted_hosts"]
 
 
 class NotFoundError(LookupError):
@@ -24,6 +25,11 @@ class NotFoundError(LookupError):
 
 class WrongStateError(ValueError):
     """The message or subscription is not in a state the operation applies to."""
+
+
+def trusted_hosts(config: Config) -> frozenset[str]:
+    """Hosts a SubscribeURL may name besides SNS's own: LocalStack's, when it is enabled."""
+    return frozenset({config.get("localstack.host")}) if config.get("localstack.enabled") else frozenset()
 
 
 def replay_message(store: InboxStore, message_id: str, *, force: bool = False) -> None:
@@ -53,6 +59,16 @@ def confirm_pending(
         raise NotFoundError(f"no subscription event {subscription_id}")
     if record.state != SubscriptionState.PENDING or not record.token or not record.subscribe_url:
         raise WrongStateError(f"subscription event {subscription_id} is {record.state}, not pending")
+    later = [
+        event
+        for event in store.list_subscriptions()
+        if event.id > record.id and (event.topic_arn, event.endpoint) == (record.topic_arn, record.endpoint)
+    ]
+    if later:
+        raise WrongStateError(
+            f"subscription event {subscription_id} is no longer pending: event {later[-1].id} "
+            f"({later[-1].state}) came after it"
+        )
     message = SubscriptionConfirmation(
         message_id=record.message_id,
         topic_arn=record.topic_arn,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 
 from ...exceptions import ConfigurationError
+from ..operations import trusted_hosts
 from .app import ConsoleSettings, create_console_app
 from .auth import MIN_TOKEN_LENGTH
 
@@ -46,12 +47,11 @@ def console_token(config: Config) -> str:
 
 def console_from_config(config: Config, store: InboxStore) -> Any:
     """The console ASGI app for ``config``, reading and writing ``store``."""
-    trusted = frozenset({config.get("localstack.host")}) if config.get("localstack.enabled") else frozenset()
     settings = ConsoleSettings(
         token=console_token(config),
         session_hours=config.get("console.session_hours"),
         confirm_modes={endpoint.path: endpoint.confirm for endpoint in config.endpoints},
-        trusted_hosts=trusted,
+        trusted_hosts=trusted_hosts(config),
     )
     return create_console_app(store, settings)
 
