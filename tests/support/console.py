@@ -101,11 +101,13 @@ class Inbox:
 
 
 class ConfirmHost:
-    """A plain-HTTP stand-in for SNS's ConfirmSubscription (LocalStack-style trusted host)."""
+    """A plain-HTTP stand-in for SNS's ConfirmSubscription (LocalStack-style trusted host);
+    also a webhook target that answers POSTs with ``status``."""
 
     def __init__(self, status: int = 200) -> None:
         self.status = status
         self.requests: list[str] = []
+        self.bodies: list[bytes] = []
         host = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -121,6 +123,14 @@ class ConfirmHost:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_POST(self) -> None:  # a webhook target: answers ``status`` with no body
+                length = int(self.headers.get("Content-Length") or 0)
+                host.requests.append(self.path)
+                host.bodies.append(self.rfile.read(length))
+                self.send_response(host.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *args: Any) -> None:
                 pass
