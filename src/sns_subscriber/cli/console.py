@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -32,6 +34,10 @@ def console(config_path: Path, host: str | None, port: int | None) -> None:
     configure_logging(config.get("service.log_format"), config.get("service.log_level"))
     console_token(config)
     store = open_configured_store(config)
+    # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
+    # installed before it: a no-op there makes a graceful stop exit 0, as `serve` does.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _after_graceful_shutdown)
     try:
         app = console_from_config(config, store)
         uvicorn.run(
@@ -45,3 +51,7 @@ def console(config_path: Path, host: str | None, port: int | None) -> None:
         )
     finally:
         store.close()
+
+
+def _after_graceful_shutdown(_signum: int, _frame: FrameType | None) -> None:
+    """The signal was already acted upon by uvicorn's graceful shutdown."""

@@ -235,7 +235,10 @@ def create_console_app(store: InboxStore, settings: ConsoleSettings) -> Any:
         return endpoint
 
     async def checked_form(request: Request, session: Session) -> dict[str, str] | Response:
-        form = await _form(request)
+        try:
+            form = await _form(request)
+        except BadRequest:
+            form = {}  # no readable form, so no CSRF token either
         if not auth.csrf_ok(session, form.get("csrf")):
             return error_page(
                 request, 403, "Refused", "The form is missing its CSRF token or it is not this session's."
