@@ -508,7 +508,7 @@ SUMMARY_COLUMNS: Final = (
     "received_at, updated_at, seq"
 )
 #: Rows a subject search examines per page at most; it then hands back a cursor to go on.
-SEARCH_SCAN_ROWS: Final = 10_000
+SEARCH_SCAN_ROWS: Final = 5_000
 #: Groups an overview shows at most (the most recently active first).
 MAX_GROUPS: Final = 200
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +42,10 @@ HERE: Final = Path(__file__).parent
 _MAX_FORM: Final = 16_384
 _MAX_JSON: Final = 16_384
 _STATIC_CACHE: Final = "public, max-age=3600"
+#: The overview's statistics are at most this many seconds old.
+STATS_TTL: Final = 5.0
+STATS_SAMPLE: Final = 5_000
+STATS_CAP: Final = 10_000
 _SECURITY_HEADERS: Final = (
     (
         b"content-security-policy",
@@ -272,8 +278,18 @@ def create_console_app(store: InboxStore, settings: ConsoleSettings) -> Any:
             where = MessageFilter(**{**_as_kwargs(where), **fixed})
         return where, views.decode_cursor(params.get("cursor")), views.parse_limit(params)
 
+    stats_lock = threading.Lock()
+    cached: list[tuple[float, Any]] = []  # at most one (computed at, stats) entry
+
     def stats() -> Any:
-        return store.stats(until=settings.clock())
+        # Bounded work, but still the dearest read: computed at most once per STATS_TTL
+        # seconds, by one request at a time, whatever the number of browsers refreshing.
+        with stats_lock:
+            if cached and time.monotonic() - cached[0][0] < STATS_TTL:
+                return cached[0][1]
+            snapshot = store.stats(until=settings.clock(), sample=STATS_SAMPLE, cap=STATS_CAP)
+            cached[:] = [(time.monotonic(), snapshot)]
+            return snapshot
 
     def current_subscriptions(state: SubscriptionState | None) -> list[Any]:
         return views.subscriptions_view(store.list_subscriptions(), state)
