@@ -92,6 +92,7 @@ def load_sqlite(path: Path, count: int, now: datetime) -> float:
         for name, _ in indexes:
             conn.execute(f"DROP INDEX {name}")
         conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("PRAGMA journal_mode = OFF")  # a bulk load: no WAL copy of 1M rows
         conn.execute("BEGIN")
         marks = ", ".join("?" * 13)
         ts = lambda value: value.isoformat(timespec="microseconds")  # noqa: E731 - the store's format
@@ -102,7 +103,7 @@ def load_sqlite(path: Path, count: int, now: datetime) -> float:
         for _, sql in indexes:
             conn.execute(sql)
         conn.execute("COMMIT")
-        conn.execute("ANALYZE")
+        # No ANALYZE: the store never runs one, so the planner works without statistics here too.
     finally:
         conn.close()
     return time.monotonic() - started
@@ -128,7 +129,7 @@ def load_postgres(url: str, count: int, now: datetime) -> float:
         conn.execute("SET maintenance_work_mem = '256MB'")
         for _, definition in indexes:
             conn.execute(definition)
-        conn.execute("VACUUM ANALYZE sns_subscriber.inbox")
+        conn.execute("ANALYZE sns_subscriber.inbox")  # what autovacuum does after a load
     return time.monotonic() - started
 
 
