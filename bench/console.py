@@ -279,7 +279,7 @@ def table(result: dict[str, Any]) -> str:
     out.write("|---|" + "---|" * len(kinds) + "\n")
     for name in names:
         cells = [
-            f"{result[k]['calls'][name]['median_ms']:.1f} / {result[k]['calls'][name]['max_ms']:.1f}"
+            "{median_ms:.1f} / {max_ms:.1f} ({first_ms:.0f})".format(**result[k]["calls"][name])
             for k in kinds
         ]
         out.write(f"| {name} | " + " | ".join(cells) + " |\n")
