@@ -217,7 +217,7 @@ def test_operator_walks_through_the_console(service: Service, browser: Any, shot
     service.wait_status(dead_two, "dead")
     service.downstream.status = 200
     budget = service.budget_alert(BUDGET_ATTACK, "95.12")
-    service.budget_alert("team-b-prod", "120.00")
+    other_budget = service.budget_alert("team-b-prod", "120.00")
     attack = service.notify("hostile subject", subject=ATTACK)
     for i in range(5):
         service.notify(f"routine message {i}", subject=f"routine {i}")
@@ -227,8 +227,8 @@ def test_operator_walks_through_the_console(service: Service, browser: Any, shot
         f"&Token={fields['Token']}"
     )
     service.post(service.kit.sign(fields))
-    service.wait_status(budget, "done")
-    service.wait_status(attack, "done")
+    for message_id in (budget, other_budget, attack):
+        service.wait_status(message_id, "done")
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
