@@ -339,7 +339,11 @@ def test_operator_walks_through_the_console(service: Service, browser: Any, shot
         small.goto(console + path)
         small.screenshot(path=shots / f"13-phone-{name}.png", full_page=True)
         width = small.evaluate("document.documentElement.scrollWidth")
-        assert width <= 390, f"{name} scrolls sideways ({width}px)"
+        wide = small.evaluate(
+            "Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > 391)"
+            ".map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 8)"
+        )
+        assert width <= 390, f"{name} scrolls sideways ({width}px): {wide}"
     assert dialogs == []
 
 
