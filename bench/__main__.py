@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import cold_cache, ingest, latency, postgres_ingest, retention, rss, verify, worker_email
+from . import cold_cache, console, ingest, latency, postgres_ingest, retention, rss, verify, worker_email
 from .common import shared_messages
 
 Row = tuple[str, str, str, str, str, str, str]
@@ -28,6 +28,7 @@ RSS = "6 peak RSS of serve under load (2)"
 WORKER = "7 worker: Budgets alerts -> SMTP e-mails"
 RETENTION = "8 ingest during a 200k-row purge vs without"
 CLIENTS_NOTE = f"{retention.CLIENTS} keep-alive clients"
+CONSOLE = "9 console API/page latency, 1M messages"
 HEADER: Row = ("benchmark", "ours", "baseline", "ratio", "target", "result", "notes")
 
 
@@ -220,6 +221,29 @@ def main() -> int:
                 verdict(ret["ok"]),
                 f"SQLite, {CLIENTS_NOTE}; purge {ret['purge_seconds']:.1f} s, running all round: "
                 f"{ret['still_purging_at_end']}; non-2xx {ret['non_2xx']}",
+            )
+        )
+
+    con = attempt(
+        "console", CONSOLE, lambda: console.run(100_000 if quick else 1_000_000, 5 if quick else 10)
+    )
+    if con:
+        slowest = {
+            kind: max(con[kind]["calls"].items(), key=lambda item: item[1]["median_ms"])
+            for kind in ("sqlite", "postgres")
+        }
+        rows.append(
+            (
+                CONSOLE,
+                f"{con['worst_median_ms']:.0f} ms",
+                "",
+                "",
+                f"< {con['target_ms']:g} ms",
+                verdict(con["ok"]),
+                "worst median of 11 calls; "
+                + "; ".join(
+                    f"{kind}: {name} {call['median_ms']:.0f} ms" for kind, (name, call) in slowest.items()
+                ),
             )
         )
 

@@ -217,7 +217,8 @@ class AutoConfirmer:
 
 
 class ManualConfirmer:
-    """Record the request as pending; confirm later with ``sns-subscriber subscriptions confirm``.
+    """Record the request as pending; confirm later with ``sns-subscriber subscriptions confirm``
+    or the console.
 
     ``trusted_hosts`` as for :class:`UrlConfirmer`: the LocalStack host whose SubscribeURL
     the later confirmation will visit."""

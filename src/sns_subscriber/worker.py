@@ -97,6 +97,8 @@ class Worker:
         #: its first attempt, for metrics.
         self.on_lag = on_lag
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: The producer detected for the message being processed, recorded when it finishes.
+        self._producer: str | None = None
         self.stopping = threading.Event()
         # Housekeeping run between batches by run().
         self._periodic: list[_Periodic] = []
@@ -167,6 +169,7 @@ class Worker:
 
     def process(self, record: InboxRecord) -> str:
         """Run the handlers of one claimed message; return its new status."""
+        self._producer = None
         try:
             unrecorded = self._run_handlers(record)
         except RetryLater as later:  # not a failure: the destination asked us to come back
@@ -175,7 +178,9 @@ class Worker:
             return self._failed(record, exc)
         if isinstance(unrecorded, Triage):
             return self._set_aside(record, unrecorded)
-        if not self.store.complete(record.message_id, self.worker_id, actions=unrecorded):
+        if not self.store.complete(
+            record.message_id, self.worker_id, actions=unrecorded, producer=self._producer
+        ):
             logger.warning("lease of %s was lost before completion", record.message_id, extra=_fields(record))
             return "lost"
         self._report(record.message_id, "done")
@@ -212,6 +217,7 @@ class Worker:
             if record.message_type == "Notification"
             else None
         )
+        self._producer = None if event is None else event.producer
         if self.on_lag is not None and record.attempts == 1 and isinstance(message, Notification):
             self.on_lag((record.received_at - message.sent_at).total_seconds())
         verdict = RUN
@@ -278,7 +284,7 @@ class Worker:
                 error,
                 extra=_fields(record),
             )
-            self.store.fail(record.message_id, self.worker_id, error=error)
+            self.store.fail(record.message_id, self.worker_id, error=error, producer=self._producer)
             self._report(record.message_id, "dead")
             return "dead"
         delay = self.retry.delay(record.attempts)
@@ -290,7 +296,9 @@ class Worker:
             error,
             extra=_fields(record),
         )
-        self.store.retry(record.message_id, self.worker_id, error=error, delay_seconds=delay)
+        self.store.retry(
+            record.message_id, self.worker_id, error=error, delay_seconds=delay, producer=self._producer
+        )
         self._report(record.message_id, "retrying")
         return "retrying"
 

@@ -25,7 +25,8 @@ def request(url: str, *, method: str = "POST", body: bytes = b"", headers: Mappi
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
     try:
-        connection.request(method, parts.path or "/", body=body, headers=dict(headers or {}))
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request(method, target, body=body, headers=dict(headers or {}))
         response = connection.getresponse()
         return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
     finally:

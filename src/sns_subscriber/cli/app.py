@@ -21,6 +21,7 @@ _COMMANDS = {
     "poll": "aws:poll",
     "dlq": "aws:dlq",
     "budgets": "aws:budgets",
+    "console": "console:console",
 }
 
 

@@ -11,8 +11,8 @@ from typing import Any, Final
 import click
 
 from ..exceptions import SNSSubscriberError
-from ..messages import SubscriptionConfirmation
 from ..redaction import terminal_safe
+from ..service.operations import NotFoundError, WrongStateError, confirm_pending, replay_message
 from ..service.runtime import open_configured_store, tombstone_window
 from .common import config_option, load, one_line_errors
 
@@ -185,17 +185,13 @@ def inbox_replay(config_path: Path, message_id: str | None, status: str | None, 
     try:
         if message_id is not None:
             record = store.get(message_id)
-            if record is None:
-                raise click.ClickException(f"no message {terminal_safe(message_id)!r} in the inbox")
-            if record.status == InboxStatus.DONE and not force:
+            if record is not None and record.status == InboxStatus.DONE and not force:
                 click.echo(_SKIPPED_DONE.format(f"message {terminal_safe(message_id)}"))
                 return
-            if force:
-                store.forget_actions(message_id)
-            if not store.replay(message_id):
-                raise click.ClickException(
-                    f"message {terminal_safe(message_id)} is {record.status}, not done or dead; nothing to replay"
-                )
+            try:
+                replay_message(store, message_id, force=force)
+            except (NotFoundError, WrongStateError) as exc:
+                raise click.ClickException(terminal_safe(str(exc))) from None
             click.echo(f"replaying {terminal_safe(message_id)}")
         else:
             assert status is not None
@@ -369,49 +365,23 @@ def subscriptions_ls(config_path: Path, as_json: bool) -> None:
 def subscriptions_confirm(config_path: Path, subscription_id: int, mode: str) -> None:
     """Confirm a pending subscription (manual mode) by its id from `subscriptions ls`."""
     from ..service.aws import configured_confirmer, localstack_hosts  # noqa: PLC0415
-    from ..stores import SubscriptionEvent, SubscriptionState  # noqa: PLC0415
 
     config = load(config_path)
     store = open_configured_store(config)
     try:
-        record = store.get_subscription(subscription_id)
-        if record is None:
-            raise click.ClickException(f"no subscription event {subscription_id}")
-        if record.state != SubscriptionState.PENDING or not record.token or not record.subscribe_url:
-            raise click.ClickException(f"subscription event {subscription_id} is {record.state}, not pending")
-        latest = store.latest_subscription_event(record.message_id)
-        if latest is not None and latest.state == SubscriptionState.CONFIRMED:
-            # Confirming twice changes nothing at AWS; it would only add a row and a request.
-            raise click.ClickException(
-                f"subscription event {subscription_id} was already confirmed (event {latest.id}); nothing to do"
-            )
-        message = SubscriptionConfirmation(
-            message_id=record.message_id,
-            topic_arn=record.topic_arn,
-            message="",
-            timestamp="",
-            signature_version="",
-            signature="",
-            signing_cert_url="",
-            token=record.token,
-            subscribe_url=record.subscribe_url,
-        )
         try:
-            result = configured_confirmer(config, mode, localstack_hosts(config)).confirm(message)
+            record = confirm_pending(
+                store,
+                subscription_id,
+                mode=mode,
+                confirmer=lambda chosen: configured_confirmer(config, chosen, localstack_hosts(config)),
+            )
+        except (NotFoundError, WrongStateError) as exc:
+            raise click.ClickException(terminal_safe(str(exc))) from None
         except SNSSubscriberError as exc:
             raise click.ClickException(f"confirmation failed: {terminal_safe(exc.reason)}") from None
-        store.record_subscription(
-            SubscriptionEvent(
-                topic_arn=record.topic_arn,
-                endpoint=record.endpoint,
-                state=SubscriptionState.CONFIRMED,
-                message_id=record.message_id,
-                subscription_arn=result.subscription_arn,
-                detail=f"manual {mode}",
-            )
-        )
         click.echo(
-            f"confirmed {terminal_safe(record.topic_arn)} ({terminal_safe(result.subscription_arn) or 'no ARN returned'})"
+            f"confirmed {terminal_safe(record.topic_arn)} ({terminal_safe(record.subscription_arn) or 'no ARN returned'})"
         )
     finally:
         store.close()

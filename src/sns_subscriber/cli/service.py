@@ -39,7 +39,16 @@ def serve(config_path: Path, host: str | None, port: int | None, no_worker: bool
     config = load(config_path)
     configure_logging(config.get("service.log_format"), config.get("service.log_level"))
     warnings.simplefilter("always", InsecurePolicyWarning)
+    console_app = None
+    if config.get("console.enabled"):
+        from ..service.console import console_token  # noqa: PLC0415
+
+        console_token(config)  # no token: refuse to start at all
     runtime = build_runtime(config)
+    if config.get("console.enabled"):
+        from ..service.console import console_from_config  # noqa: PLC0415
+
+        console_app = console_from_config(config, runtime.store)
     run_worker = not no_worker and config.get("service.worker")
     app = create_app(runtime, run_worker=run_worker)
     log_startup(config, role="serve", worker=run_worker)
@@ -56,8 +65,14 @@ def serve(config_path: Path, host: str | None, port: int | None, no_worker: bool
     if watch is not None:
         watch.start()
     try:
-        server = uvicorn.Server(uvicorn_config(app, config, host=host, port=port))
-        server.run()
+        main_config = uvicorn_config(app, config, host=host, port=port)
+        if console_app is None:
+            server = uvicorn.Server(main_config)
+            server.run()
+        else:
+            from ..service.console.server import serve_with_console  # noqa: PLC0415
+
+            server = serve_with_console(main_config, console_app, config)
     finally:
         if watch is not None:
             watch.stop()

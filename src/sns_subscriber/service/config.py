@@ -153,6 +153,11 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     S("alerts", "worker_stalled_seconds", "int", 300, "Seconds the oldest unclaimed message may wait."),
     S("alerts", "store_errors", "bool", True, "Alert when the store keeps failing (tracked per process)."),
     S("alerts", "store_errors_seconds", "int", 60, "Seconds of store failures before the alert opens."),
+    S("console", "enabled", "bool", False, "Serve the operator console (web pages and JSON API) from `serve`, on its own listener."),
+    S("console", "host", "str", "127.0.0.1", "Address the console binds to (keep it private: loopback or an admin network)."),
+    S("console", "port", "int", 8081, "Port of the console; never the SNS port."),
+    S("console", "token_env", "str", "SNS_SUBSCRIBER_CONSOLE_TOKEN", "Environment variable holding the console's admin token (16 characters or more)."),
+    S("console", "session_hours", "float", 8.0, "How long a browser login lasts."),
     S("budget_owners[]", "budget", "str", None, "Glob on the budget name, e.g. team-a-*.", required=True),
     S("budget_owners[]", "email", "str", None, "Owner's e-mail address.", required=True),
     S("budget_owners[]", "name", "str", None, "Owner's name for the greeting."),
@@ -480,6 +485,18 @@ def _validate(config: Config, problems: _Problems) -> None:
         0 < metrics_port < 65536 and metrics_port != config.get("service.port")
     ):
         problems.add("service.metrics_port must be 1-65535 and differ from service.port", str(metrics_port))
+    if not 0 < config.get("console.port") < 65536:
+        problems.add("console.port must be 1-65535", str(config.get("console.port")))
+    if config.get("console.enabled") and config.get("console.port") == config.get("service.port"):
+        problems.add(
+            "console.port must differ from service.port: the SNS port never serves the console",
+            str(config.get("console.port")),
+        )
+    if not 0 < config.get("console.session_hours") <= 24 * 30:
+        problems.add(
+            "console.session_hours must be more than 0 and at most 720",
+            str(config.get("console.session_hours")),
+        )
     paths = [e.path for e in config.endpoints]
     for i, endpoint in enumerate(config.endpoints):
         if not endpoint.path:

@@ -27,22 +27,29 @@ import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Protocol, runtime_checkable
 
 from ..exceptions import ConfigurationError
 
 __all__ = [
     "SCHEMA_VERSION",
+    "ActionRecord",
     "AlarmTransition",
     "AlertRecord",
     "Clock",
     "DigestItem",
+    "GroupStats",
     "InboxRecord",
     "InboxStats",
     "InboxStatus",
     "InboxStore",
+    "MessageFilter",
+    "MessagePage",
+    "MessageSummary",
     "NewMessage",
+    "OverviewStats",
+    "PageCursor",
     "PurgeCutoffs",
     "Rejection",
     "RejectionRecord",
@@ -52,7 +59,7 @@ __all__ = [
 ]
 
 #: The schema version this code writes; stores refuse a database that is newer.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: Returns "now"; stores take one so tests can move time (lease expiry, retry due times).
 Clock = Callable[[], datetime]
@@ -199,6 +206,92 @@ class PurgeCutoffs:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MessageFilter:
+    """Which messages a listing, a count or a bulk replay is about; every field narrows it.
+
+    ``received_after`` is inclusive, ``received_before`` exclusive. ``subject_contains`` is a
+    case-insensitive substring (ASCII case folding), matched literally (``%`` and ``_`` too).
+    ``producer`` is the producer name the worker detected (unknown until it processed the
+    message).
+    """
+
+    status: InboxStatus | None = None
+    endpoint: str | None = None
+    topic_arn: str | None = None
+    producer: str | None = None
+    received_after: datetime | None = None
+    received_before: datetime | None = None
+    subject_contains: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageCursor:
+    """Where a newest-first listing stopped: the last row's ``received_at`` and insertion order."""
+
+    received_at: datetime
+    seq: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageSummary:
+    """A listed message without its body."""
+
+    message_id: str
+    endpoint: str
+    topic_arn: str
+    message_type: str
+    subject: str | None
+    producer: str | None
+    status: InboxStatus
+    attempts: int
+    last_error: str | None
+    received_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePage:
+    """One page of a listing. ``next_cursor`` is None on the last page.
+
+    A page may hold fewer than ``limit`` messages and still have a ``next_cursor``: a subject
+    search examines a bounded number of rows per page, and says where to go on.
+    """
+
+    messages: builtins.list[MessageSummary]
+    next_cursor: PageCursor | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionRecord:
+    """One entry of the action ledger: ``action_key`` succeeded for a message at ``done_at``."""
+
+    message_id: str
+    action_key: str
+    done_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupStats:
+    """What one (endpoint, topic) pair looks like.
+
+    ``open``: messages still received, processing, retrying or dead (all of them, up to the
+    store's cap). ``recent``: statuses among the group's messages in the latest sample of the
+    whole inbox (see :meth:`InboxStore.stats`); ``error_rate`` is dead / (done + dead) there.
+    """
+
+    endpoint: str
+    topic_arn: str
+    open: dict[InboxStatus, int]
+    recent: dict[InboxStatus, int]
+    last_received_at: datetime | None
+
+    @property
+    def error_rate(self) -> float | None:
+        finished = self.recent.get(InboxStatus.DONE, 0) + self.recent.get(InboxStatus.DEAD, 0)
+        return None if finished == 0 else self.recent.get(InboxStatus.DEAD, 0) / finished
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InboxStats:
     """What ``sns-subscriber inbox stats`` shows."""
 
@@ -236,6 +329,24 @@ class AlertRecord:
     resolved_at: datetime | None
     #: Notifications sent while this opening lasted (the opening one included).
     notifications: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OverviewStats:
+    """An overview that costs bounded work however big the inbox is.
+
+    ``totals`` counts each status up to ``cap`` (``cap`` means "at least"); ``traffic`` holds
+    messages received per bucket of the window ending at ``until``, oldest first, each
+    counted up to ``cap``.
+    """
+
+    totals: dict[InboxStatus, int]
+    groups: builtins.list[GroupStats]
+    traffic: builtins.list[int]
+    since: datetime
+    until: datetime
+    sample: int
+    cap: int
 
 
 @runtime_checkable
@@ -276,11 +387,15 @@ class InboxStore(Protocol):
         """
         ...
 
-    def complete(self, message_id: str, worker_id: str, *, actions: Sequence[str] = ()) -> bool:
+    def complete(
+        self, message_id: str, worker_id: str, *, actions: Sequence[str] = (), producer: str | None = None
+    ) -> bool:
         """PROCESSING -> DONE, if ``worker_id`` still holds the message; else False.
 
         ``actions`` are recorded as succeeded (as by :meth:`record_action`) in the same
         transaction, whether or not the lease was still held: one commit instead of two.
+        ``producer`` (here and in :meth:`retry` and :meth:`fail`) records the producer the
+        worker detected, for listings filtered by producer.
         """
         ...
 
@@ -299,11 +414,19 @@ class InboxStore(Protocol):
         """
         ...
 
-    def retry(self, message_id: str, worker_id: str, *, error: str, delay_seconds: float) -> bool:
+    def retry(
+        self,
+        message_id: str,
+        worker_id: str,
+        *,
+        error: str,
+        delay_seconds: float,
+        producer: str | None = None,
+    ) -> bool:
         """PROCESSING -> RETRYING due ``delay_seconds`` from now, if ``worker_id`` holds it."""
         ...
 
-    def fail(self, message_id: str, worker_id: str, *, error: str) -> bool:
+    def fail(self, message_id: str, worker_id: str, *, error: str, producer: str | None = None) -> bool:
         """PROCESSING -> DEAD, if ``worker_id`` still holds the message."""
         ...
 
@@ -433,6 +556,38 @@ class InboxStore(Protocol):
 
     def forget_actions(self, message_id: str) -> int:
         """Forget a message's recorded actions (forced replay); return how many."""
+        ...
+
+    # -- reading for the console (bounded work on any inbox size) ---------------------------
+
+    def find_messages(
+        self, where: MessageFilter, *, limit: int = 50, after: PageCursor | None = None
+    ) -> MessagePage:
+        """Messages matching ``where``, newest first, ``limit`` at most, continuing ``after``
+        the cursor of the previous page (keyset pagination: no OFFSET, no count)."""
+        ...
+
+    def replay_matching(self, where: MessageFilter, *, force: bool = False) -> int:
+        """Replay every DONE or DEAD message matching ``where`` (other statuses are left
+        alone); ``force`` also forgets their recorded actions. One transaction; returns how many."""
+        ...
+
+    def list_actions(self, message_ids: Sequence[str]) -> builtins.list[ActionRecord]:
+        """The action ledger of these messages, oldest entry first."""
+        ...
+
+    def overview(
+        self,
+        *,
+        until: datetime,
+        window: timedelta = timedelta(hours=24),
+        buckets: int = 24,
+        sample: int = 10_000,
+        cap: int = 100_000,
+    ) -> OverviewStats:
+        """Counts per status and per (endpoint, topic), and traffic over ``window`` before
+        ``until`` in ``buckets`` slices; every count stops at ``cap`` rows, group statuses are
+        read from the latest ``sample`` messages: never a scan of the whole table."""
         ...
 
     def record_subscription(self, event: SubscriptionEvent) -> SubscriptionRecord: ...
@@ -601,3 +756,148 @@ def subscription_from_row(row: Sequence[Any], to_datetime: Callable[[Any], datet
         detail=row[8],
         created_at=to_datetime(row[9]),
     )
+
+
+# -- console queries, the same SQL for both drivers ----------------------------------------
+# ``mark`` is the driver's placeholder (``?`` or ``%s``), ``ts`` turns a datetime into the
+# driver's timestamp value, ``like`` is the case-insensitive LIKE operator. Table names are
+# the placeholder ``{inbox}``/``{actions}``: each store fills in its own.
+
+SUMMARY_COLUMNS: Final = (
+    "message_id, endpoint, topic_arn, message_type, subject, producer, status, attempts, last_error, "
+    "received_at, updated_at, seq"
+)
+#: Rows a subject search examines per page at most; it then hands back a cursor to go on.
+SEARCH_SCAN_ROWS: Final = 5_000
+#: Groups an overview shows at most (the most recently active first).
+MAX_GROUPS: Final = 200
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def filter_clauses(
+    where: MessageFilter, *, mark: str, ts: Callable[[datetime], Any], like: str, subject: bool = True
+) -> tuple[builtins.list[str], builtins.list[Any]]:
+    """SQL conditions (ANDed) and their parameters for ``where``."""
+    clauses: builtins.list[str] = []
+    params: builtins.list[Any] = []
+    for column, value in (
+        ("status", None if where.status is None else InboxStatus(where.status).value),
+        ("endpoint", where.endpoint),
+        ("topic_arn", where.topic_arn),
+        ("producer", where.producer),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = {mark}")
+            params.append(value)
+    if where.received_after is not None:
+        clauses.append(f"received_at >= {mark}")
+        params.append(ts(where.received_after))
+    if where.received_before is not None:
+        clauses.append(f"received_at < {mark}")
+        params.append(ts(where.received_before))
+    if subject and where.subject_contains:
+        clauses.append(f"subject {like} {mark} ESCAPE '\\'")
+        params.append(f"%{escape_like(where.subject_contains)}%")
+    return clauses, params
+
+
+def keyset_clause(
+    after: PageCursor | None, *, mark: str, ts: Callable[[datetime], Any]
+) -> tuple[str, builtins.list[Any]]:
+    """Rows strictly older than ``after`` in (received_at, seq) order; the first part is a
+    plain range the (received_at, seq) indexes serve."""
+    if after is None:
+        return "", []
+    value = ts(after.received_at)
+    return f"received_at <= {mark} AND (received_at < {mark} OR seq < {mark})", [value, value, after.seq]
+
+
+def where_sql(clauses: Sequence[str]) -> str:
+    return f" WHERE {' AND '.join(clauses)}" if clauses else ""
+
+
+def summary_from_row(row: Sequence[Any], to_datetime: Callable[[Any], datetime]) -> MessageSummary:
+    """A :class:`MessageSummary` from a row of :data:`SUMMARY_COLUMNS`."""
+    return MessageSummary(
+        message_id=row[0],
+        endpoint=row[1],
+        topic_arn=row[2],
+        message_type=row[3],
+        subject=row[4],
+        producer=row[5],
+        status=InboxStatus(row[6]),
+        attempts=row[7],
+        last_error=row[8],
+        received_at=to_datetime(row[9]),
+        updated_at=to_datetime(row[10]),
+    )
+
+
+def search_page(
+    window: Sequence[Sequence[Any]], limit: int, scan: int, to_datetime: Callable[[Any], datetime]
+) -> tuple[builtins.list[str], PageCursor | None]:
+    """From a search window of (message_id, received_at, seq, matched) rows, newest first:
+    the ids of the first ``limit`` hits, and where the next page starts (None at the end)."""
+    hits: builtins.list[str] = []
+    last_hit: Sequence[Any] | None = None
+    for row in window:
+        if not row[3]:
+            continue
+        if len(hits) == limit and last_hit is not None:  # one more hit: the page ends before it
+            return hits, PageCursor(to_datetime(last_hit[1]), last_hit[2])
+        hits.append(row[0])
+        last_hit = row
+    if len(window) < scan:
+        return hits, None
+    last = window[-1]
+    return hits, PageCursor(to_datetime(last[1]), last[2])
+
+
+def check_page_limit(limit: int) -> int:
+    if not 1 <= limit <= 1000:
+        raise ValueError(f"limit must be 1-1000, not {limit}")
+    return limit
+
+
+def build_stats(
+    *,
+    totals: dict[InboxStatus, int],
+    open_rows: Sequence[tuple[str, str, InboxStatus, int, datetime | None]],
+    sample_rows: Sequence[tuple[str, str, InboxStatus, int, datetime | None]],
+    traffic: builtins.list[int],
+    since: datetime,
+    until: datetime,
+    sample: int,
+    cap: int,
+) -> OverviewStats:
+    """Assemble :class:`OverviewStats` from the per-status rows both stores read the same way."""
+    opened: dict[tuple[str, str], dict[InboxStatus, int]] = {}
+    recent: dict[tuple[str, str], dict[InboxStatus, int]] = {}
+    last: dict[tuple[str, str], datetime] = {}
+    for target, rows in ((opened, open_rows), (recent, sample_rows)):
+        for endpoint, topic_arn, status, count, newest in rows:
+            key = (endpoint, topic_arn)
+            target.setdefault(key, {})[status] = count
+            if newest is not None and (key not in last or newest > last[key]):
+                last[key] = newest
+    keys = sorted(set(opened) | set(recent), key=lambda k: (last.get(k) or since, k), reverse=True)
+    groups = [
+        GroupStats(
+            endpoint=key[0],
+            topic_arn=key[1],
+            open=opened.get(key, {}),
+            recent=recent.get(key, {}),
+            last_received_at=last.get(key),
+        )
+        for key in keys[:MAX_GROUPS]
+    ]
+    return OverviewStats(
+        totals=totals, groups=groups, traffic=traffic, since=since, until=until, sample=sample, cap=cap
+    )
+
+
+#: Statuses a message may stay in and need someone's attention (counted per group in full).
+OPEN_STATUSES: Final = (InboxStatus.RECEIVED, InboxStatus.PROCESSING, InboxStatus.RETRYING, InboxStatus.DEAD)

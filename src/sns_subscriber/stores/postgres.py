@@ -37,8 +37,12 @@ from ._batching import DEFAULT_MAX_PENDING, GroupCommitter
 from .base import (
     FINISHED_STATUSES,
     MAX_REJECTIONS,
+    OPEN_STATUSES,
     SCHEMA_VERSION,
+    SEARCH_SCAN_ROWS,
     SET_ASIDE_STATUSES,
+    SUMMARY_COLUMNS,
+    ActionRecord,
     AlarmTransition,
     AlertRecord,
     Clock,
@@ -46,7 +50,12 @@ from .base import (
     InboxRecord,
     InboxStats,
     InboxStatus,
+    MessageFilter,
+    MessagePage,
+    MessageSummary,
     NewMessage,
+    OverviewStats,
+    PageCursor,
     PurgeCutoffs,
     Rejection,
     RejectionRecord,
@@ -55,14 +64,22 @@ from .base import (
     SubscriptionState,
     alert_from_row,
     as_utc,
+    build_stats,
     check_identifier,
     check_limit,
     check_new_message,
+    check_page_limit,
     clean_text,
+    escape_like,
+    filter_clauses,
+    keyset_clause,
     record_from_row,
     rejection_from_row,
+    search_page,
     subscription_from_row,
+    summary_from_row,
     utc_now,
+    where_sql,
 )
 
 __all__ = ["PostgresStore"]
@@ -176,6 +193,15 @@ _MIGRATIONS: Final[tuple[tuple[LiteralString, ...], ...]] = (
             PRIMARY KEY (endpoint, minute)
         )""",
     ),
+    # 6: the console: the producer the worker detected, and one index per filter of the
+    # newest-first listings, so a filtered page walks an index instead of sorting. The
+    # producer index is partial: a new message has no producer yet, so inserts skip it.
+    (
+        "ALTER TABLE {inbox} ADD COLUMN producer text",
+        "CREATE INDEX inbox_endpoint ON {inbox} (endpoint, received_at, seq)",
+        "CREATE INDEX inbox_topic ON {inbox} (topic_arn, received_at, seq)",
+        "CREATE INDEX inbox_producer ON {inbox} (producer, received_at, seq) WHERE producer IS NOT NULL",
+    ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -222,7 +248,8 @@ _STATEMENTS: Final[dict[str, LiteralString]] = {
     # its lease ran out: finishing the work it did beats running the message again.
     "finish": (
         "UPDATE {inbox} SET status = %(status)s, last_error = coalesce(%(error)s, last_error),"
-        " next_attempt_at = %(next_attempt_at)s, lease_owner = NULL, lease_until = NULL, updated_at = %(now)s"
+        " next_attempt_at = %(next_attempt_at)s, lease_owner = NULL, lease_until = NULL, updated_at = %(now)s,"
+        " producer = coalesce(%(producer)s, producer)"
         " WHERE message_id = %(message_id)s AND status = 'processing' AND lease_owner = %(owner)s"
     ),
     "defer": (
@@ -370,6 +397,23 @@ _STATEMENTS: Final[dict[str, LiteralString]] = {
     "list_rejections": (
         "SELECT id, source, message_id, reason, created_at FROM {rejections} ORDER BY id DESC LIMIT %s"
     ),
+    "list_actions": (
+        "SELECT message_id, action_key, done_at FROM {actions} WHERE message_id = ANY(%s)"
+        " ORDER BY done_at, message_id, action_key"
+    ),
+    "stats_total": "SELECT count(*) FROM (SELECT 1 FROM {inbox} WHERE status = %s LIMIT %s) AS t",
+    "stats_open": (
+        "SELECT endpoint, topic_arn, count(*), max(received_at) FROM (SELECT endpoint, topic_arn, received_at"
+        " FROM {inbox} WHERE status = %s ORDER BY received_at DESC LIMIT %s) AS t GROUP BY endpoint, topic_arn"
+    ),
+    "stats_sample": (
+        "SELECT endpoint, topic_arn, status, count(*), max(received_at) FROM (SELECT endpoint, topic_arn,"
+        " status, received_at FROM {inbox} ORDER BY received_at DESC, seq DESC LIMIT %s) AS t"
+        " GROUP BY endpoint, topic_arn, status"
+    ),
+    "stats_traffic": (
+        "SELECT count(*) FROM (SELECT 1 FROM {inbox} WHERE received_at >= %s AND received_at < %s LIMIT %s) AS t"
+    ),
 }
 _ROW_PLACEHOLDERS: Final = sql.SQL("(%s, %s, %s, %s, %s, %s, %s, %s, %s)")
 
@@ -393,6 +437,10 @@ def _record(row: Sequence[Any]) -> InboxRecord:
 
 def _subscription(row: Sequence[Any]) -> SubscriptionRecord:
     return subscription_from_row(row, _utc)
+
+
+def _summary(row: Sequence[Any]) -> MessageSummary:
+    return summary_from_row(row, _utc)
 
 
 class PostgresStore:
@@ -678,9 +726,11 @@ class PostgresStore:
         error: str | None = None,
         next_attempt_at: datetime | None = None,
         actions: Sequence[str] = (),
+        producer: str | None = None,
     ) -> bool:
         now = self._now()
         params = {
+            "producer": producer,
             "status": status.value,
             "error": clean_text(error),
             "next_attempt_at": next_attempt_at,
@@ -697,15 +747,27 @@ class PostgresStore:
                 )
             return conn.execute(self._statements["finish"], params).rowcount == 1
 
-    def complete(self, message_id: str, worker_id: str, *, actions: Sequence[str] = ()) -> bool:
-        return self._finish(message_id, worker_id, InboxStatus.DONE, actions=actions)
+    def complete(
+        self, message_id: str, worker_id: str, *, actions: Sequence[str] = (), producer: str | None = None
+    ) -> bool:
+        return self._finish(message_id, worker_id, InboxStatus.DONE, actions=actions, producer=producer)
 
-    def retry(self, message_id: str, worker_id: str, *, error: str, delay_seconds: float) -> bool:
+    def retry(
+        self,
+        message_id: str,
+        worker_id: str,
+        *,
+        error: str,
+        delay_seconds: float,
+        producer: str | None = None,
+    ) -> bool:
         due = self._now() + timedelta(seconds=max(0.0, delay_seconds))
-        return self._finish(message_id, worker_id, InboxStatus.RETRYING, error=error, next_attempt_at=due)
+        return self._finish(
+            message_id, worker_id, InboxStatus.RETRYING, error=error, next_attempt_at=due, producer=producer
+        )
 
-    def fail(self, message_id: str, worker_id: str, *, error: str) -> bool:
-        return self._finish(message_id, worker_id, InboxStatus.DEAD, error=error)
+    def fail(self, message_id: str, worker_id: str, *, error: str, producer: str | None = None) -> bool:
+        return self._finish(message_id, worker_id, InboxStatus.DEAD, error=error, producer=producer)
 
     def defer(self, message_id: str, worker_id: str, *, reason: str, delay_seconds: float) -> bool:
         now = self._now()
@@ -889,6 +951,116 @@ class PostgresStore:
 
     def forget_actions(self, message_id: str) -> int:
         return self._rowcount("forget_actions", (message_id,))
+
+    # -- console reads ------------------------------------------------------------------------------
+
+    def _query(self, text: LiteralString) -> sql.Composed:
+        # Only module constants and this store's table names go into the text: values are
+        # always parameters.
+        return sql.SQL(text).format(
+            inbox=sql.Identifier(self._schema, "inbox"), actions=sql.Identifier(self._schema, "inbox_actions")
+        )
+
+    def find_messages(
+        self, where: MessageFilter, *, limit: int = 50, after: PageCursor | None = None
+    ) -> MessagePage:
+        check_page_limit(limit)
+        clauses, params = filter_clauses(where, mark="%s", ts=as_utc, like="ILIKE", subject=False)
+        keyset, keyset_params = keyset_clause(after, mark="%s", ts=as_utc)
+        if keyset:
+            clauses.append(keyset)
+            params += keyset_params
+        order = " ORDER BY received_at DESC, seq DESC LIMIT %s"
+        with self._connection() as conn:
+            if not where.subject_contains:
+                rows = conn.execute(
+                    self._query(f"SELECT {SUMMARY_COLUMNS} FROM {{inbox}}{where_sql(clauses)}{order}"),
+                    [*params, limit + 1],
+                ).fetchall()
+                more = len(rows) > limit
+                rows = rows[:limit]
+                cursor = PageCursor(_utc(rows[-1][9]), rows[-1][11]) if more else None
+                return MessagePage([_summary(row) for row in rows], cursor)
+            # A substring search cannot use an index: examine a bounded window per page.
+            pattern = f"%{escape_like(where.subject_contains)}%"
+            window = conn.execute(
+                self._query(
+                    "SELECT message_id, received_at, seq, coalesce(subject, '') ILIKE %s ESCAPE '\\' "
+                    f"FROM {{inbox}}{where_sql(clauses)}{order}"
+                ),
+                [pattern, *params, SEARCH_SCAN_ROWS],
+            ).fetchall()
+            hits, cursor = search_page(window, limit, SEARCH_SCAN_ROWS, _utc)
+            rows = conn.execute(
+                self._query(f"SELECT {SUMMARY_COLUMNS} FROM {{inbox}} WHERE message_id = ANY(%s)"), [hits]
+            ).fetchall()
+        rows.sort(key=lambda row: (row[9], row[11]), reverse=True)
+        return MessagePage([_summary(row) for row in rows], cursor)
+
+    def replay_matching(self, where: MessageFilter, *, force: bool = False) -> int:
+        if where.status is not None and InboxStatus(where.status) not in FINISHED_STATUSES:
+            return 0
+        clauses, params = filter_clauses(where, mark="%s", ts=as_utc, like="ILIKE")
+        clauses.append("status IN ('done', 'dead')")
+        condition = where_sql(clauses)
+        update = self._query(
+            "UPDATE {inbox} SET status = 'received', attempts = 0, next_attempt_at = NULL, lease_owner = NULL,"
+            f" lease_until = NULL, updated_at = %s{condition}"
+        )
+        with self._connection() as conn, conn.transaction():
+            if force:
+                conn.execute(
+                    self._query(
+                        f"DELETE FROM {{actions}} WHERE message_id IN (SELECT message_id FROM {{inbox}}{condition})"
+                    ),
+                    params,
+                )
+            return conn.execute(update, [self._now(), *params]).rowcount
+
+    def list_actions(self, message_ids: Sequence[str]) -> builtins.list[ActionRecord]:
+        rows = self._fetchall("list_actions", (list(dict.fromkeys(message_ids)),))
+        return [ActionRecord(message_id=row[0], action_key=row[1], done_at=_utc(row[2])) for row in rows]
+
+    def overview(
+        self,
+        *,
+        until: datetime,
+        window: timedelta = timedelta(hours=24),
+        buckets: int = 24,
+        sample: int = 10_000,
+        cap: int = 100_000,
+    ) -> OverviewStats:
+        until = as_utc(until)
+        since = until - window
+        step = window / buckets
+        with self._connection() as conn:
+            totals: dict[InboxStatus, int] = {}
+            for status in InboxStatus:
+                row = conn.execute(self._statements["stats_total"], (status.value, cap)).fetchone()
+                totals[status] = int(row[0]) if row else 0
+            open_rows = [
+                (endpoint, topic, status, count, _utc(newest))
+                for status in OPEN_STATUSES
+                for endpoint, topic, count, newest in conn.execute(
+                    self._statements["stats_open"], (status.value, cap)
+                ).fetchall()
+            ]
+            sample_rows = [
+                (endpoint, topic, InboxStatus(status), count, _utc(newest))
+                for endpoint, topic, status, count, newest in conn.execute(
+                    self._statements["stats_sample"], (sample,)
+                ).fetchall()
+            ]
+            traffic = []
+            for index in range(buckets):
+                row = conn.execute(
+                    self._statements["stats_traffic"], (since + step * index, since + step * (index + 1), cap)
+                ).fetchone()
+                traffic.append(int(row[0]) if row else 0)
+        return build_stats(
+            totals=totals, open_rows=open_rows, sample_rows=sample_rows, traffic=traffic,
+            since=since, until=until, sample=sample, cap=cap,
+        )  # fmt: skip
 
     # -- subscriptions ------------------------------------------------------------------------------------
 

@@ -28,8 +28,12 @@ from ._batching import DEFAULT_MAX_PENDING, GroupCommitter
 from .base import (
     FINISHED_STATUSES,
     MAX_REJECTIONS,
+    OPEN_STATUSES,
     SCHEMA_VERSION,
+    SEARCH_SCAN_ROWS,
     SET_ASIDE_STATUSES,
+    SUMMARY_COLUMNS,
+    ActionRecord,
     AlarmTransition,
     AlertRecord,
     Clock,
@@ -37,7 +41,12 @@ from .base import (
     InboxRecord,
     InboxStats,
     InboxStatus,
+    MessageFilter,
+    MessagePage,
+    MessageSummary,
     NewMessage,
+    OverviewStats,
+    PageCursor,
     PurgeCutoffs,
     Rejection,
     RejectionRecord,
@@ -46,13 +55,21 @@ from .base import (
     SubscriptionState,
     alert_from_row,
     as_utc,
+    build_stats,
     check_limit,
     check_new_message,
+    check_page_limit,
     clean_text,
+    escape_like,
+    filter_clauses,
+    keyset_clause,
     record_from_row,
     rejection_from_row,
+    search_page,
     subscription_from_row,
+    summary_from_row,
     utc_now,
+    where_sql,
 )
 
 __all__ = ["SQLiteStore"]
@@ -202,6 +219,15 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (endpoint, minute)
         ) WITHOUT ROWID""",
     ),
+    # 6: the console: the producer the worker detected, and one index per filter of the
+    # newest-first listings, so a filtered page walks an index instead of sorting. The
+    # producer index is partial: a new message has no producer yet, so inserts skip it.
+    (
+        "ALTER TABLE inbox ADD COLUMN producer TEXT",
+        "CREATE INDEX inbox_endpoint ON inbox (endpoint, received_at, seq)",
+        "CREATE INDEX inbox_topic ON inbox (topic_arn, received_at, seq)",
+        "CREATE INDEX inbox_producer ON inbox (producer, received_at, seq) WHERE producer IS NOT NULL",
+    ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -253,7 +279,7 @@ _CLAIM: Final = f"""
 _FINISH: Final = """
     UPDATE inbox
     SET status = :status, last_error = coalesce(:error, last_error), next_attempt_at = :next_attempt_at,
-        lease_owner = NULL, lease_until = NULL, updated_at = :now
+        lease_owner = NULL, lease_until = NULL, updated_at = :now, producer = coalesce(:producer, producer)
     WHERE message_id = :message_id AND status = 'processing' AND lease_owner = :owner"""
 _DEFER: Final = """
     UPDATE inbox
@@ -354,6 +380,10 @@ def _record(row: Sequence[Any]) -> InboxRecord:
 
 def _subscription(row: Sequence[Any]) -> SubscriptionRecord:
     return subscription_from_row(row, _dt)
+
+
+def _summary(row: Sequence[Any]) -> MessageSummary:
+    return summary_from_row(row, _dt)
 
 
 class _ConnectionPool:
@@ -650,9 +680,11 @@ class SQLiteStore:
         error: str | None = None,
         next_attempt_at: datetime | None = None,
         actions: Sequence[str] = (),
+        producer: str | None = None,
     ) -> bool:
         now = _ts(self._now())
         params = {
+            "producer": producer,
             "status": status.value,
             "error": clean_text(error),
             "next_attempt_at": None if next_attempt_at is None else _ts(next_attempt_at),
@@ -665,15 +697,27 @@ class SQLiteStore:
                 conn.executemany(_RECORD_ACTION, [(message_id, key, now) for key in actions])
             return conn.execute(_FINISH, params).rowcount == 1
 
-    def complete(self, message_id: str, worker_id: str, *, actions: Sequence[str] = ()) -> bool:
-        return self._finish(message_id, worker_id, InboxStatus.DONE, actions=actions)
+    def complete(
+        self, message_id: str, worker_id: str, *, actions: Sequence[str] = (), producer: str | None = None
+    ) -> bool:
+        return self._finish(message_id, worker_id, InboxStatus.DONE, actions=actions, producer=producer)
 
-    def retry(self, message_id: str, worker_id: str, *, error: str, delay_seconds: float) -> bool:
+    def retry(
+        self,
+        message_id: str,
+        worker_id: str,
+        *,
+        error: str,
+        delay_seconds: float,
+        producer: str | None = None,
+    ) -> bool:
         due = self._now() + timedelta(seconds=max(0.0, delay_seconds))
-        return self._finish(message_id, worker_id, InboxStatus.RETRYING, error=error, next_attempt_at=due)
+        return self._finish(
+            message_id, worker_id, InboxStatus.RETRYING, error=error, next_attempt_at=due, producer=producer
+        )
 
-    def fail(self, message_id: str, worker_id: str, *, error: str) -> bool:
-        return self._finish(message_id, worker_id, InboxStatus.DEAD, error=error)
+    def fail(self, message_id: str, worker_id: str, *, error: str, producer: str | None = None) -> bool:
+        return self._finish(message_id, worker_id, InboxStatus.DEAD, error=error, producer=producer)
 
     def defer(self, message_id: str, worker_id: str, *, reason: str, delay_seconds: float) -> bool:
         now = self._now()
@@ -944,6 +988,124 @@ class SQLiteStore:
     def forget_actions(self, message_id: str) -> int:
         with self._write() as conn:
             return int(conn.execute("DELETE FROM inbox_actions WHERE message_id = ?", (message_id,)).rowcount)
+
+    # -- console reads ------------------------------------------------------------------------
+
+    def find_messages(
+        self, where: MessageFilter, *, limit: int = 50, after: PageCursor | None = None
+    ) -> MessagePage:
+        check_page_limit(limit)
+        clauses, params = filter_clauses(where, mark="?", ts=_ts, like="LIKE", subject=False)
+        keyset, keyset_params = keyset_clause(after, mark="?", ts=_ts)
+        if keyset:
+            clauses.append(keyset)
+            params += keyset_params
+        order = " ORDER BY received_at DESC, seq DESC LIMIT ?"
+        with self._read() as conn:
+            if not where.subject_contains:
+                rows = conn.execute(
+                    f"SELECT {SUMMARY_COLUMNS} FROM inbox{where_sql(clauses)}{order}", [*params, limit + 1]
+                ).fetchall()
+                more = len(rows) > limit
+                rows = rows[:limit]
+                cursor = PageCursor(_dt(rows[-1][9]), rows[-1][11]) if more else None
+                return MessagePage([_summary(row) for row in rows], cursor)
+            # A substring search cannot use an index: examine a bounded window per page.
+            pattern = f"%{escape_like(where.subject_contains)}%"
+            window = conn.execute(
+                f"SELECT message_id, received_at, seq, coalesce(subject, '') LIKE ? ESCAPE '\\' "
+                f"FROM inbox{where_sql(clauses)}{order}",
+                [pattern, *params, SEARCH_SCAN_ROWS],
+            ).fetchall()
+            hits, cursor = search_page(window, limit, SEARCH_SCAN_ROWS, _dt)
+            rows = []
+            for start in range(0, len(hits), _MAX_PARAMS):
+                chunk = hits[start : start + _MAX_PARAMS]
+                marks = ", ".join("?" * len(chunk))
+                rows += conn.execute(
+                    f"SELECT {SUMMARY_COLUMNS} FROM inbox WHERE message_id IN ({marks})", chunk
+                ).fetchall()
+        rows.sort(key=lambda row: (row[9], row[11]), reverse=True)
+        return MessagePage([_summary(row) for row in rows], cursor)
+
+    def replay_matching(self, where: MessageFilter, *, force: bool = False) -> int:
+        if where.status is not None and InboxStatus(where.status) not in FINISHED_STATUSES:
+            return 0
+        clauses, params = filter_clauses(where, mark="?", ts=_ts, like="LIKE")
+        clauses.append("status IN ('done', 'dead')")
+        condition = where_sql(clauses)
+        with self._write() as conn:
+            if force:
+                conn.execute(
+                    f"DELETE FROM inbox_actions WHERE message_id IN (SELECT message_id FROM inbox{condition})",
+                    params,
+                )
+            return int(conn.execute(f"{_REPLAY_SET}{condition}", [_ts(self._now()), *params]).rowcount)
+
+    def list_actions(self, message_ids: Sequence[str]) -> builtins.list[ActionRecord]:
+        ids = list(dict.fromkeys(message_ids))
+        rows: builtins.list[Any] = []
+        with self._read() as conn:
+            for start in range(0, len(ids), _MAX_PARAMS):
+                chunk = ids[start : start + _MAX_PARAMS]
+                marks = ", ".join("?" * len(chunk))
+                rows += conn.execute(
+                    f"SELECT message_id, action_key, done_at FROM inbox_actions WHERE message_id IN ({marks})",
+                    chunk,
+                ).fetchall()
+        rows.sort(key=lambda row: (row[2], row[0], row[1]))
+        return [ActionRecord(message_id=row[0], action_key=row[1], done_at=_dt(row[2])) for row in rows]
+
+    def overview(
+        self,
+        *,
+        until: datetime,
+        window: timedelta = timedelta(hours=24),
+        buckets: int = 24,
+        sample: int = 10_000,
+        cap: int = 100_000,
+    ) -> OverviewStats:
+        until = as_utc(until)
+        since = until - window
+        step = window / buckets
+        with self._read() as conn:
+            totals = {
+                status: conn.execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM inbox WHERE status = ? LIMIT ?)", (status.value, cap)
+                ).fetchone()[0]
+                for status in InboxStatus
+            }
+            open_rows = [
+                (endpoint, topic, status, count, _dt(newest))
+                for status in OPEN_STATUSES
+                for endpoint, topic, count, newest in conn.execute(
+                    "SELECT endpoint, topic_arn, count(*), max(received_at) FROM (SELECT endpoint, topic_arn, "
+                    "received_at FROM inbox WHERE status = ? ORDER BY received_at DESC LIMIT ?) "
+                    "GROUP BY endpoint, topic_arn",
+                    (status.value, cap),
+                )
+            ]
+            sample_rows = [
+                (endpoint, topic, InboxStatus(status), count, _dt(newest))
+                for endpoint, topic, status, count, newest in conn.execute(
+                    "SELECT endpoint, topic_arn, status, count(*), max(received_at) FROM (SELECT endpoint, "
+                    "topic_arn, status, received_at FROM inbox ORDER BY received_at DESC, seq DESC LIMIT ?) "
+                    "GROUP BY endpoint, topic_arn, status",
+                    (sample,),
+                )
+            ]
+            traffic = [
+                conn.execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM inbox WHERE received_at >= ? AND received_at < ? "
+                    "LIMIT ?)",
+                    (_ts(since + step * index), _ts(since + step * (index + 1)), cap),
+                ).fetchone()[0]
+                for index in range(buckets)
+            ]
+        return build_stats(
+            totals=totals, open_rows=open_rows, sample_rows=sample_rows, traffic=traffic,
+            since=since, until=until, sample=sample, cap=cap,
+        )  # fmt: skip
 
     # -- subscriptions ------------------------------------------------------------------------
 
