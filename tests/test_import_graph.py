@@ -54,7 +54,9 @@ def imports_of(path: Path, modules: set[str]) -> Iterator[str]:
         elif isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         for target in targets:
-            if target in modules and target != name:
+            # A module's own packages are always imported before it ("from . import views"
+            # names the package only to reach a sibling), so they are no edge.
+            if target in modules and target != name and not name.startswith(target + "."):
                 yield target
 
 

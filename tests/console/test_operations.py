@@ -103,6 +103,6 @@ def test_the_cli_replays_and_confirms_through_the_same_operations(
         assert (
             confirmed.stdout.strip() == f"confirmed {TEST_TOPIC_ARN} ({TEST_TOPIC_ARN}:confirmed-by-console)"
         )
-        assert "no longer pending" in cli("subscriptions", "confirm", str(pending.id)).stderr
+        assert "was already confirmed" in cli("subscriptions", "confirm", str(pending.id)).stderr
         assert store.get(dead).status is InboxStatus.RECEIVED  # type: ignore[union-attr]
         store.close()

@@ -30,12 +30,13 @@ class WrongStateError(ValueError):
 def replay_message(store: InboxStore, message_id: str, *, force: bool = False) -> None:
     """Queue a DONE or DEAD message for processing again; ``force`` also forgets the actions
     that already succeeded for it (e-mails are sent again)."""
-    if store.get(message_id) is None:
+    record = store.get(message_id)
+    if record is None:
         raise NotFoundError(f"no message {message_id!r} in the inbox")
     if force:
         store.forget_actions(message_id)
     if not store.replay(message_id):
-        raise WrongStateError(f"message {message_id} is not done or dead; nothing to replay")
+        raise WrongStateError(f"message {message_id} is {record.status}, not done or dead; nothing to replay")
 
 
 def confirm_pending(
@@ -65,6 +66,11 @@ def confirm_pending(
         for event in store.list_subscriptions()
         if event.id > record.id and (event.topic_arn, event.endpoint) == (record.topic_arn, record.endpoint)
     ]
+    if later and later[-1].state == SubscriptionState.CONFIRMED:
+        # Confirming twice changes nothing at AWS; it would only add a row and a request.
+        raise WrongStateError(
+            f"subscription event {subscription_id} was already confirmed (event {later[-1].id}); nothing to do"
+        )
     if later:
         raise WrongStateError(
             f"subscription event {subscription_id} is no longer pending: event {later[-1].id} "
