@@ -30,6 +30,7 @@ from .exceptions import (
     ConfigurationError,
     ConfirmationError,
     MessageTooLargeError,
+    MethodNotAllowedError,
     TopicNotAllowedError,
     UnsupportedMessageError,
 )
@@ -180,7 +181,7 @@ class _Pipeline(Generic[_VerifierT]):
             outcome: Outcome = yield _Subscription(message)
             return outcome
         except Exception as exc:
-            return self._answer_error(exc)
+            return outcome_for_error(exc)
 
     def _subscription_flow(self, message: SubscriptionConfirmation | UnsubscribeConfirmation) -> Outcome:
         """Record (and for a SubscriptionConfirmation, confirm) at most once per MessageId.
@@ -263,7 +264,7 @@ class _Pipeline(Generic[_VerifierT]):
     def _admit(self, request: InboundRequest) -> SNSMessage | RawNotification:
         """Everything decided from the request alone, in the order that costs least."""
         if request.method != "POST":
-            raise _MethodNotAllowedError(request.method)
+            raise MethodNotAllowedError("SNS delivers with POST", value=request.method[:16])
         if self.basic_auth is not None and not self.basic_auth.check(request.header("authorization")):
             raise AuthenticationRequiredError("HTTP basic authentication required")
         if len(request.body) > self.max_body_bytes:
@@ -323,20 +324,6 @@ class _Pipeline(Generic[_VerifierT]):
             "endpoint was unsubscribed from %s (message %s)", message.topic_arn, message.message_id
         )
         return Outcome.success("unsubscribed", message_id=message.message_id)
-
-    def _answer_error(self, exc: BaseException) -> Outcome:
-        if isinstance(exc, _MethodNotAllowedError):
-            return Outcome(
-                405,
-                "method_not_allowed",
-                "SNS delivers with POST",
-                {"content-type": "application/json", "allow": "POST"},
-            )
-        return outcome_for_error(exc)
-
-
-class _MethodNotAllowedError(Exception):
-    pass
 
 
 class Subscriber(_Pipeline[Verifier]):
