@@ -10,6 +10,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from ..redaction import terminal_safe
+
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -40,12 +42,25 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class TextFormatter(logging.Formatter):
+    """One line per record. A message may quote producer text (a budget name, an alarm
+    reason, a handler's error): its control characters are shown escaped, so nobody who can
+    put text into a signed message can forge a log line or drive the operator's terminal."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.message = terminal_safe(record.message)
+        return super().formatMessage(record)
+
+
 def configure_logging(fmt: str = "text", level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JSONFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
