@@ -38,7 +38,9 @@ def run(command: list[str], tmp_path: Path, token: str | None) -> subprocess.Com
     )  # fmt: skip
 
 
-def start(command: list[str], tmp_path: Path, wait_for: str) -> subprocess.Popen[bytes]:
+def start(command: list[str], tmp_path: Path, *wait_for: str) -> subprocess.Popen[bytes]:
+    """Start ``sns-subscriber command`` and wait until every URL of ``wait_for`` answers (the
+    SNS and console listeners of one process come up independently)."""
     env = os.environ | {"SNS_SUBSCRIBER_CONSOLE_TOKEN": TOKEN}
     log = (tmp_path / "process.log").open("wb")
     process = subprocess.Popen(
@@ -46,12 +48,15 @@ def start(command: list[str], tmp_path: Path, wait_for: str) -> subprocess.Popen
     )
     log.close()
     deadline = time.monotonic() + 30
+    waiting = list(wait_for)
     while True:
         try:
-            if request(wait_for, method="GET", timeout=1).status in (200, 303):
-                return process
+            while waiting and request(waiting[0], method="GET", timeout=1).status in (200, 303):
+                waiting.pop(0)
         except OSError:
             pass
+        if not waiting:
+            return process
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise AssertionError((tmp_path / "process.log").read_text())
@@ -80,7 +85,7 @@ def test_the_console_has_its_own_listener_and_the_sns_port_never_serves_it(
     sns_port, console_port = free_port(), free_port()
     config = config_file(tmp_path, sns_kit, sns_port, console_port)
     sns, console = f"http://127.0.0.1:{sns_port}", f"http://127.0.0.1:{console_port}"
-    process = start(["serve", "--config", str(config)], tmp_path, f"{console}/login")
+    process = start(["serve", "--config", str(config)], tmp_path, f"{sns}/healthz", f"{console}/login")
     try:
         fields = sns_kit.notification(TEST_TOPIC_ARN, "hello", subject="through the SNS port")
         assert request(sns + "/sns", body=sns_kit.body(fields), headers=sns_kit.headers(fields)).status == 200
