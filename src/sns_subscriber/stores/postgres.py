@@ -13,7 +13,6 @@ works again as soon as the server does, without a restart.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import hashlib
 import math
@@ -21,7 +20,6 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, LiteralString
@@ -34,13 +32,13 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 from ..exceptions import ConfigurationError, StoreUnavailableError
 from ..redaction import redact_urls_in
 from ._batching import DEFAULT_MAX_PENDING, GroupCommitter
+from ._sql import SQLStore
 from .base import (
     FINISHED_STATUSES,
     MAX_REJECTIONS,
     OPEN_STATUSES,
     SCHEMA_VERSION,
     SEARCH_SCAN_ROWS,
-    SET_ASIDE_STATUSES,
     SUMMARY_COLUMNS,
     ActionRecord,
     AlarmTransition,
@@ -67,7 +65,6 @@ from .base import (
     build_stats,
     check_identifier,
     check_limit,
-    check_new_message,
     check_page_limit,
     clean_text,
     escape_like,
@@ -443,7 +440,7 @@ def _summary(row: Sequence[Any]) -> MessageSummary:
     return summary_from_row(row, _utc)
 
 
-class PostgresStore:
+class PostgresStore(SQLStore):
     """The inbox in PostgreSQL, in its own ``schema`` (created if missing).
 
     ``connect_timeout``: seconds an operation waits for a connection before reporting the
@@ -501,12 +498,6 @@ class PostgresStore:
 
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self._schema!r})"
-
-    def __enter__(self) -> PostgresStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     @property
     def schema(self) -> str:
@@ -578,9 +569,6 @@ class PostgresStore:
             return False
         return True
 
-    def _now(self) -> datetime:
-        return as_utc(self._clock())
-
     # Results are read before the connection goes back to the pool.
 
     def _fetchall(self, name: str, params: _Params = None) -> builtins.list[tuple[Any, ...]]:
@@ -646,15 +634,6 @@ class PostgresStore:
         return int(row[0]) if row else 0
 
     # -- receiving ------------------------------------------------------------------------------
-
-    def submit(self, item: NewMessage) -> Future[bool]:
-        return self._committer.submit(check_new_message(item))
-
-    def submit_async(self, item: NewMessage) -> asyncio.Future[bool]:
-        return self._committer.submit_async(check_new_message(item))
-
-    def add(self, item: NewMessage) -> bool:
-        return self.submit(item).result()
 
     def _insert_statement(self, rows: int) -> sql.Composed:
         statement = self._insert_cache.get(rows)
@@ -747,28 +726,6 @@ class PostgresStore:
                 )
             return conn.execute(self._statements["finish"], params).rowcount == 1
 
-    def complete(
-        self, message_id: str, worker_id: str, *, actions: Sequence[str] = (), producer: str | None = None
-    ) -> bool:
-        return self._finish(message_id, worker_id, InboxStatus.DONE, actions=actions, producer=producer)
-
-    def retry(
-        self,
-        message_id: str,
-        worker_id: str,
-        *,
-        error: str,
-        delay_seconds: float,
-        producer: str | None = None,
-    ) -> bool:
-        due = self._now() + timedelta(seconds=max(0.0, delay_seconds))
-        return self._finish(
-            message_id, worker_id, InboxStatus.RETRYING, error=error, next_attempt_at=due, producer=producer
-        )
-
-    def fail(self, message_id: str, worker_id: str, *, error: str, producer: str | None = None) -> bool:
-        return self._finish(message_id, worker_id, InboxStatus.DEAD, error=error, producer=producer)
-
     def defer(self, message_id: str, worker_id: str, *, reason: str, delay_seconds: float) -> bool:
         now = self._now()
         params = {
@@ -779,11 +736,6 @@ class PostgresStore:
             "owner": worker_id,
         }
         return self._rowcount("defer", params) == 1
-
-    def set_aside(self, message_id: str, worker_id: str, *, status: InboxStatus, reason: str) -> bool:
-        if InboxStatus(status) not in SET_ASIDE_STATUSES:
-            raise ValueError(f"set_aside takes test or stale, not {status}")
-        return self._finish(message_id, worker_id, status, error=reason)
 
     def record_alarm_state(
         self, alarm_key: str, *, state: str, changed_at: datetime, message_id: str
@@ -1141,14 +1093,6 @@ class PostgresStore:
             raise ConfigurationError("refusing to drop the public schema", value=self._schema)
         with self._connection() as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self._schema)))
-
-    def close(self) -> None:
-        with self._close_lock:
-            if self._closed:
-                return
-            self._closed = True
-        self._committer.close()
-        self._pool.close()
 
 
 def _conninfo(url: str, *, timeout: float, application_name: str) -> str:

@@ -8,7 +8,6 @@ claim's read-then-update cannot interleave with another claim's.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import contextlib
 import os
@@ -16,7 +15,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,13 +23,13 @@ from typing import Any, Final
 from .._files import create_private_file
 from ..exceptions import ConfigurationError, StoreUnavailableError
 from ._batching import DEFAULT_MAX_PENDING, GroupCommitter
+from ._sql import SQLStore
 from .base import (
     FINISHED_STATUSES,
     MAX_REJECTIONS,
     OPEN_STATUSES,
     SCHEMA_VERSION,
     SEARCH_SCAN_ROWS,
-    SET_ASIDE_STATUSES,
     SUMMARY_COLUMNS,
     ActionRecord,
     AlarmTransition,
@@ -57,7 +55,6 @@ from .base import (
     as_utc,
     build_stats,
     check_limit,
-    check_new_message,
     check_page_limit,
     clean_text,
     escape_like,
@@ -440,7 +437,7 @@ class _ConnectionPool:
             conn.close()
 
 
-class SQLiteStore:
+class SQLiteStore(SQLStore):
     """The inbox in one SQLite file (or ``":memory:"``, for one process and tests).
 
     ``synchronous`` is ``"FULL"`` (default: a commit survives power loss) or ``"NORMAL"`` (in
@@ -475,7 +472,9 @@ class SQLiteStore:
         self._clock = clock or utc_now
         # An in-memory database lives and dies with its one connection, so everything
         # (the committer included) takes turns on it.
-        self._pool = _ConnectionPool(self._connect, limit=1 if self._memory else None, keep=8)
+        self._pool: _ConnectionPool = _ConnectionPool(
+            self._connect, limit=1 if self._memory else None, keep=8
+        )
         self._committer: GroupCommitter[NewMessage] = GroupCommitter(
             self._insert_batch,
             max_batch=max_batch,
@@ -488,12 +487,6 @@ class SQLiteStore:
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self._path!r})"
-
-    def __enter__(self) -> SQLiteStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     @property
     def path(self) -> str:
@@ -543,9 +536,6 @@ class SQLiteStore:
             yield conn
             # After an exception the pool rolls back whatever is still open.
             conn.execute("COMMIT")
-
-    def _now(self) -> datetime:
-        return as_utc(self._clock())
 
     # -- schema -------------------------------------------------------------------------
 
@@ -609,15 +599,6 @@ class SQLiteStore:
             return int(conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0])
 
     # -- receiving ------------------------------------------------------------------------
-
-    def submit(self, item: NewMessage) -> Future[bool]:
-        return self._committer.submit(check_new_message(item))
-
-    def submit_async(self, item: NewMessage) -> asyncio.Future[bool]:
-        return self._committer.submit_async(check_new_message(item))
-
-    def add(self, item: NewMessage) -> bool:
-        return self.submit(item).result()
 
     def _insert_batch(self, items: Sequence[NewMessage]) -> list[bool]:
         now = _ts(self._now())
@@ -697,28 +678,6 @@ class SQLiteStore:
                 conn.executemany(_RECORD_ACTION, [(message_id, key, now) for key in actions])
             return conn.execute(_FINISH, params).rowcount == 1
 
-    def complete(
-        self, message_id: str, worker_id: str, *, actions: Sequence[str] = (), producer: str | None = None
-    ) -> bool:
-        return self._finish(message_id, worker_id, InboxStatus.DONE, actions=actions, producer=producer)
-
-    def retry(
-        self,
-        message_id: str,
-        worker_id: str,
-        *,
-        error: str,
-        delay_seconds: float,
-        producer: str | None = None,
-    ) -> bool:
-        due = self._now() + timedelta(seconds=max(0.0, delay_seconds))
-        return self._finish(
-            message_id, worker_id, InboxStatus.RETRYING, error=error, next_attempt_at=due, producer=producer
-        )
-
-    def fail(self, message_id: str, worker_id: str, *, error: str, producer: str | None = None) -> bool:
-        return self._finish(message_id, worker_id, InboxStatus.DEAD, error=error, producer=producer)
-
     def defer(self, message_id: str, worker_id: str, *, reason: str, delay_seconds: float) -> bool:
         now = self._now()
         params = {
@@ -784,11 +743,6 @@ class SQLiteStore:
                 f"WHERE claimed_by = ? AND sent_at IS NULL AND id IN ({marks})",
                 [*params, worker_id, *ids],
             ).rowcount
-
-    def set_aside(self, message_id: str, worker_id: str, *, status: InboxStatus, reason: str) -> bool:
-        if InboxStatus(status) not in SET_ASIDE_STATUSES:
-            raise ValueError(f"set_aside takes test or stale, not {status}")
-        return self._finish(message_id, worker_id, status, error=reason)
 
     def record_alarm_state(
         self, alarm_key: str, *, state: str, changed_at: datetime, message_id: str
@@ -1203,11 +1157,3 @@ class SQLiteStore:
         # Readiness means "a message could be stored now": take the write lock, write nothing.
         with self._write():
             pass
-
-    def close(self) -> None:
-        with self._close_lock:
-            if self._closed:
-                return
-            self._closed = True
-        self._committer.close()
-        self._pool.close()
