@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 
 import pytest
@@ -95,3 +96,24 @@ def test_the_drawn_tree_is_the_real_tree() -> None:
         parents = [re.findall(r"── (\w+)", p)[0] for p in above if p.index("── ") // 4 == depth - 1]
         parent = parents[-1] if parents else "SNSSubscriberError"
         assert getattr(exceptions, parent) in getattr(exceptions, name).__mro__[1:], (name, parent)
+
+
+def test_attack_a_junk_flood_cannot_fill_the_log(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Attack: anyone can POST junk as fast as they like; one log line per refusal would let a
+    stranger decide how fast the disk fills. Lines over the budget are counted, not written."""
+    from sns_subscriber import outcome as module
+
+    now = [1000.0]
+    budget = module.LogBudget(per_second=10, clock=lambda: now[0])
+    monkeypatch.setattr(module, "REJECTION_LOG", budget)
+    caplog.set_level(logging.INFO, logger="sns_subscriber")
+    for _ in range(1000):
+        assert outcome_for_error(exceptions.InvalidSignatureError("bad signature")).status == 403
+    assert len([r for r in caplog.records if "rejected (403" in r.getMessage()]) == 10
+    now[0] += 1.0
+    caplog.clear()
+    outcome_for_error(exceptions.InvalidSignatureError("bad signature"))
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.endswith("(990 similar line(s) held back)")

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
@@ -88,6 +91,46 @@ def _status_for(exc: SNSSubscriberError) -> int:
     return 500
 
 
+class LogBudget:
+    """At most ``per_second`` log lines a second for one kind of answer.
+
+    Anyone can POST junk, and every refusal would otherwise write a line: a stranger would
+    decide how fast the log grows. Lines over the budget are counted, not written, and the next
+    line written says how many were held back; metrics still count every answer.
+    """
+
+    def __init__(self, per_second: int = 10, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_second = per_second
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._window_start = -math.inf
+        self._written = 0
+        self._held_back = 0
+
+    def take(self) -> int | None:
+        """None: do not write this line; else how many lines were held back before it."""
+        with self._lock:
+            now = self.clock()
+            if now - self._window_start >= 1.0:
+                self._window_start, self._written = now, 0
+            if self._written >= self.per_second:
+                self._held_back += 1
+                return None
+            self._written += 1
+            held, self._held_back = self._held_back, 0
+            return held
+
+
+#: Refusals (4xx) and temporary failures (503) each get their own budget; bugs (500) are always
+#: logged, with their traceback.
+REJECTION_LOG: Final = LogBudget()
+TEMPORARY_FAILURE_LOG: Final = LogBudget()
+
+
+def _held_note(held: int) -> str:
+    return f" ({held} similar line(s) held back)" if held else ""
+
+
 def outcome_for_error(exc: BaseException) -> Outcome:
     """Map any exception to the answer SNS should get, and log it once at the right level."""
     if not isinstance(exc, SNSSubscriberError):
@@ -99,12 +142,13 @@ def outcome_for_error(exc: BaseException) -> Outcome:
         "sns_topic_arn": exc.topic_arn,
         "sns_result": exc.code,
     }
-    if status == 503:
-        logger.warning("temporary failure, SNS will retry: %s", exc, extra=extra)
-    elif status == 500:
+    if status == 500:
         logger.error("unexpected error: %s", exc, extra=extra)
-    else:
-        logger.info("rejected (%d %s): %s", status, exc.code, exc, extra=extra)
+    elif status == 503:
+        if (held := TEMPORARY_FAILURE_LOG.take()) is not None:
+            logger.warning("temporary failure, SNS will retry: %s%s", exc, _held_note(held), extra=extra)
+    elif (held := REJECTION_LOG.take()) is not None:
+        logger.info("rejected (%d %s): %s%s", status, exc.code, exc, _held_note(held), extra=extra)
     headers = dict(_JSON)
     if status == 401:
         headers["www-authenticate"] = 'Basic realm="sns-subscriber", charset="UTF-8"'
