@@ -22,7 +22,7 @@ from ..routing import Router
 from ..subscriber import AsyncSubscriber, BasicAuth, Subscriber
 from ..verification import AsyncVerifier, InsecurePolicyWarning, VerificationPolicy, Verifier
 from ..worker import RetryPolicy, Worker
-from .aws import configured_confirmer
+from .aws import configured_confirmer, localstack_hosts
 from .config import Config, EndpointConfig
 
 if TYPE_CHECKING:
@@ -134,14 +134,14 @@ class Runtime:
 
 
 def _trusted_hosts(config: Config) -> frozenset[str]:
-    if not config.get("localstack.enabled"):
-        return frozenset()
-    warnings.warn(
-        "localstack.enabled trusts LocalStack's certificate and SubscribeURL host; never use it in production",
-        InsecurePolicyWarning,
-        stacklevel=2,
-    )
-    return frozenset({config.get("localstack.host")})
+    hosts = localstack_hosts(config)
+    if hosts:
+        warnings.warn(
+            "localstack.enabled trusts LocalStack's certificate and SubscribeURL host; never use it in production",
+            InsecurePolicyWarning,
+            stacklevel=2,
+        )
+    return hosts
 
 
 def build_actions(
