@@ -114,6 +114,16 @@ _Step = _Verify | _Persist | _RunInline | _Subscription
 #: Yields steps, is sent each step's answer (or has its exception thrown in), returns the Outcome.
 _Flow = Generator[_Step, Any, Outcome]
 
+
+def _resume(flow: _Flow, answer: Any, failure: Exception | None) -> _Step | Outcome:
+    """Hand the flow the last step's answer (or its exception): the next step, or the Outcome."""
+    try:
+        return flow.throw(failure) if failure is not None else flow.send(answer)
+    except StopIteration as done:
+        outcome: Outcome = done.value
+        return outcome
+
+
 _VerifierT = TypeVar("_VerifierT", Verifier, AsyncVerifier)
 
 
@@ -340,19 +350,15 @@ class Subscriber(_Pipeline[Verifier]):
 
     def handle(self, request: InboundRequest) -> Outcome:
         flow = self._flow(request)
-        answer: Any = None
-        failure: Exception | None = None
-        while True:
-            try:
-                step = flow.throw(failure) if failure is not None else flow.send(answer)
-            except StopIteration as done:
-                outcome: Outcome = done.value
-                return outcome
-            answer, failure = None, None
+        step = _resume(flow, None, None)
+        while not isinstance(step, Outcome):
             try:
                 answer = self._perform(step)
-            except Exception as exc:
-                failure = exc
+            except Exception as exc:  # the step failed: the flow decides what that means
+                step = _resume(flow, None, exc)
+            else:
+                step = _resume(flow, answer, None)
+        return step
 
     def _perform(self, step: _Step) -> Any:
         if isinstance(step, _Verify):
@@ -372,19 +378,15 @@ class AsyncSubscriber(_Pipeline[AsyncVerifier]):
 
     async def handle(self, request: InboundRequest) -> Outcome:
         flow = self._flow(request)
-        answer: Any = None
-        failure: Exception | None = None
-        while True:
-            try:
-                step = flow.throw(failure) if failure is not None else flow.send(answer)
-            except StopIteration as done:
-                outcome: Outcome = done.value
-                return outcome
-            answer, failure = None, None
+        step = _resume(flow, None, None)
+        while not isinstance(step, Outcome):
             try:
                 answer = await self._perform(step)
-            except Exception as exc:
-                failure = exc
+            except Exception as exc:  # the step failed: the flow decides what that means
+                step = _resume(flow, None, exc)
+            else:
+                step = _resume(flow, answer, None)
+        return step
 
     async def _perform(self, step: _Step) -> Any:
         if isinstance(step, _Verify):
